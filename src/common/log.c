@@ -1,0 +1,60 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+static bool log_syslog;
+static bool log_debug_on;
+static const char *log_ident = "dinit-userservd";
+
+void log_init(const char *ident, bool use_syslog, bool debug)
+{
+	log_ident = ident;
+	log_debug_on = debug;
+	if (use_syslog && !log_syslog)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!use_syslog && log_syslog)
+		closelog();
+	log_syslog = use_syslog;
+}
+
+void log_set_debug(bool debug)
+{
+	log_debug_on = debug;
+}
+
+bool log_debug_enabled(void)
+{
+	return log_debug_on;
+}
+
+static const char *prio_name(int prio)
+{
+	switch (prio) {
+	case LOG_ERR: return "error";
+	case LOG_WARNING: return "warning";
+	case LOG_DEBUG: return "debug";
+	default: return "info";
+	}
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+	if (prio == LOG_DEBUG && !log_debug_on)
+		return;
+	int saved = errno; /* callers log strerror(errno) after this */
+	va_list ap;
+	va_start(ap, fmt);
+	if (log_syslog) {
+		va_list cp;
+		va_copy(cp, ap);
+		vsyslog(prio, fmt, cp);
+		va_end(cp);
+	}
+	fprintf(stderr, "%s: %s: ", log_ident, prio_name(prio));
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	errno = saved;
+}

@@ -1,0 +1,570 @@
+/*
+ * pam_dinit_userservd: PAM session module registering logins with
+ * dinit-userservd.
+ *
+ * open_session sends OPEN_SESSION and waits, always against a deadline, for
+ * the daemon's OPEN_REPLY: READY at once, or WAIT followed by READY/FAILED
+ * once the user's service manager has started. close_session sends
+ * CLOSE_SESSION for the session id remembered with pam_set_data.
+ *
+ * Invariants this file keeps:
+ *  - no global state, no threads, no signal dispositions touched (SIGPIPE is
+ *    avoided with MSG_NOSIGNAL);
+ *  - the only fd it creates is the control connection: SOCK_CLOEXEC, and
+ *    closed before any pam_sm_* function returns, on every path;
+ *  - no blocking call without a deadline: connect and send are bounded by
+ *    SO_SNDTIMEO, receiving by poll;
+ *  - a daemon that is not running (socket missing or refusing) costs the
+ *    login nothing: PAM_SUCCESS at once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "proto.h"
+
+#define PAM_DUS_EXPORT __attribute__((visibility("default")))
+
+#define DEFAULT_SOCKET "/run/dinit-userservd/control.sock"
+#define SESSION_DATA_KEY "dinit_userservd_session"
+
+/* The daemon answers every request at once: a hard cap on that answer. */
+#define REPLY_TIMEOUT_MS 5000
+/* Upper bound on the daemon's WAIT timeout_ms, whatever it asks for. */
+#define WAIT_TIMEOUT_MAX_MS 600000
+
+struct args {
+	const char *socket;
+	bool norundir;
+	bool debug;
+};
+
+enum io_result {
+	IO_OK,
+	IO_ABSENT,  /* daemon not running: socket missing or refusing */
+	IO_TIMEOUT, /* deadline passed */
+	IO_ERROR,   /* logged already */
+};
+
+static void args_parse(pam_handle_t *pamh, int argc, const char **argv, struct args *args)
+{
+	args->socket = DEFAULT_SOCKET;
+	args->norundir = false;
+	args->debug = false;
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strncmp(arg, "socket=", 7) == 0) {
+			if (arg[7] == '\0')
+				pam_syslog(pamh, LOG_WARNING, "ignoring empty argument: %s", arg);
+			else
+				args->socket = arg + 7;
+		} else if (strcmp(arg, "norundir") == 0) {
+			args->norundir = true;
+		} else if (strcmp(arg, "debug") == 0) {
+			args->debug = true;
+		} else {
+			pam_syslog(pamh, LOG_WARNING, "ignoring unknown argument: %s", arg);
+		}
+	}
+}
+
+/* Milliseconds on CLOCK_MONOTONIC; deadlines are absolute values of it. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0; /* cannot fail for CLOCK_MONOTONIC */
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Time left until deadline, in ms; <= 0 once it has passed. */
+static int64_t remaining_ms(int64_t deadline)
+{
+	return deadline - now_ms();
+}
+
+/*
+ * Bound blocking connect/send by the time left (SO_SNDTIMEO: a zero timeval
+ * would mean "forever", so it is never set to zero).
+ */
+static int socket_set_send_deadline(int fd, int64_t deadline)
+{
+	int64_t left = remaining_ms(deadline);
+	if (left <= 0)
+		left = 1;
+	struct timeval tv = {
+		.tv_sec = (time_t)(left / 1000),
+		.tv_usec = (suseconds_t)(left % 1000) * 1000,
+	};
+	return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * Connect to the control socket. On IO_OK *fdp is a connected CLOEXEC
+ * socket the caller closes; on any other result no fd is left open.
+ */
+static enum io_result conn_open(pam_handle_t *pamh, const struct args *args, int64_t deadline,
+	int *fdp)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	size_t len = strlen(args->socket);
+	if (len >= sizeof(addr.sun_path)) {
+		pam_syslog(pamh, LOG_ERR, "socket path too long: %s", args->socket);
+		return IO_ERROR;
+	}
+	memcpy(addr.sun_path, args->socket, len + 1);
+
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		pam_syslog(pamh, LOG_ERR, "socket: %s", strerror(errno));
+		return IO_ERROR;
+	}
+	for (;;) {
+		if (remaining_ms(deadline) <= 0) {
+			close(fd);
+			return IO_TIMEOUT;
+		}
+		if (socket_set_send_deadline(fd, deadline) != 0) {
+			pam_syslog(pamh, LOG_ERR, "setsockopt SO_SNDTIMEO: %s", strerror(errno));
+			close(fd);
+			return IO_ERROR;
+		}
+		if (connect(fd, (const struct sockaddr *)&addr, sizeof(addr)) == 0)
+			break;
+		int err = errno;
+		if (err == EINTR)
+			continue;
+		if (err == EISCONN) /* an interrupted attempt completed */
+			break;
+		close(fd);
+		if (err == ENOENT || err == ECONNREFUSED) {
+			if (args->debug)
+				pam_syslog(pamh, LOG_DEBUG, "dinit-userservd not running (%s: %s)",
+					args->socket, strerror(err));
+			return IO_ABSENT;
+		}
+		if (err == EAGAIN) /* listen backlog stayed full until the deadline */
+			return IO_TIMEOUT;
+		pam_syslog(pamh, LOG_ERR, "connect %s: %s", args->socket, strerror(err));
+		return IO_ERROR;
+	}
+	*fdp = fd;
+	return IO_OK;
+}
+
+static enum io_result conn_send(pam_handle_t *pamh, int fd, const struct proto_msg *msg,
+	int64_t deadline)
+{
+	unsigned char buf[PROTO_MSG_MAX];
+	ssize_t len = proto_encode(msg, buf, sizeof(buf));
+	if (len < 0) {
+		pam_syslog(pamh, LOG_ERR, "cannot encode %s request", proto_type_name(msg->type));
+		return IO_ERROR;
+	}
+	for (;;) {
+		if (remaining_ms(deadline) <= 0)
+			return IO_TIMEOUT;
+		if (socket_set_send_deadline(fd, deadline) != 0) {
+			pam_syslog(pamh, LOG_ERR, "setsockopt SO_SNDTIMEO: %s", strerror(errno));
+			return IO_ERROR;
+		}
+		/* SOCK_SEQPACKET: a packet is sent whole or not at all. */
+		ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+		if (n == len)
+			return IO_OK;
+		if (n >= 0) {
+			pam_syslog(pamh, LOG_ERR, "send: short write (%zd of %zd bytes)", n, len);
+			return IO_ERROR;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return IO_TIMEOUT;
+		pam_syslog(pamh, LOG_ERR, "send: %s", strerror(errno));
+		return IO_ERROR;
+	}
+}
+
+/* Receive and decode one packet before deadline. */
+static enum io_result conn_recv(pam_handle_t *pamh, int fd, struct proto_msg *msg,
+	int64_t deadline)
+{
+	/* One byte more than the largest valid packet, to tell an oversize one. */
+	unsigned char buf[PROTO_MSG_MAX + 1];
+	for (;;) {
+		/* Poll at least once, even past the deadline: a packet already
+		 * queued (e.g. READY right behind WAIT) is never lost to it. */
+		int64_t left = remaining_ms(deadline);
+		if (left < 0)
+			left = 0;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			pam_syslog(pamh, LOG_ERR, "poll: %s", strerror(errno));
+			return IO_ERROR;
+		}
+		if (r == 0) {
+			if (remaining_ms(deadline) <= 0)
+				return IO_TIMEOUT;
+			continue;
+		}
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+				continue;
+			pam_syslog(pamh, LOG_ERR, "recv: %s", strerror(errno));
+			return IO_ERROR;
+		}
+		if (n == 0) {
+			pam_syslog(pamh, LOG_ERR, "dinit-userservd closed the connection");
+			return IO_ERROR;
+		}
+		if ((size_t)n > PROTO_MSG_MAX || proto_decode(buf, (size_t)n, msg) != 0) {
+			pam_syslog(pamh, LOG_ERR, "invalid message from dinit-userservd (%zd bytes)", n);
+			return IO_ERROR;
+		}
+		return IO_OK;
+	}
+}
+
+static void session_id_free(pam_handle_t *pamh, void *data, int error_status)
+{
+	(void)pamh;
+	(void)error_status;
+	free(data);
+}
+
+/* Remember id for close_session; replaces (and frees) an earlier value. */
+static int session_id_store(pam_handle_t *pamh, uint64_t id)
+{
+	uint64_t *p = malloc(sizeof(*p));
+	if (!p) {
+		pam_syslog(pamh, LOG_CRIT, "out of memory");
+		return -1;
+	}
+	*p = id;
+	int r = pam_set_data(pamh, SESSION_DATA_KEY, p, session_id_free);
+	if (r != PAM_SUCCESS) {
+		free(p);
+		pam_syslog(pamh, LOG_ERR, "pam_set_data: %s", pam_strerror(pamh, r));
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 when no session is being tracked. */
+static uint64_t session_id_load(pam_handle_t *pamh)
+{
+	const void *data = NULL;
+	if (pam_get_data(pamh, SESSION_DATA_KEY, &data) != PAM_SUCCESS || !data)
+		return 0;
+	return *(const uint64_t *)data;
+}
+
+static void session_id_forget(pam_handle_t *pamh)
+{
+	pam_set_data(pamh, SESSION_DATA_KEY, NULL, NULL);
+}
+
+static int env_export(pam_handle_t *pamh, const char *name, const char *value, bool debug)
+{
+	char buf[64 + PROTO_PATH_SIZE];
+	int n = snprintf(buf, sizeof(buf), "%s=%s", name, value);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -1; /* cannot happen: value fits PROTO_PATH_SIZE */
+	int r = pam_putenv(pamh, buf);
+	if (r != PAM_SUCCESS) {
+		pam_syslog(pamh, LOG_ERR, "pam_putenv %s: %s", name, pam_strerror(pamh, r));
+		return -1;
+	}
+	if (debug)
+		pam_syslog(pamh, LOG_DEBUG, "exported %s", buf);
+	return 0;
+}
+
+static const char *pam_item_str(pam_handle_t *pamh, int item)
+{
+	const void *v = NULL;
+	if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v)
+		return "";
+	return v;
+}
+
+/*
+ * Copy an informational string (service, tty, rhost) into its field: the
+ * daemon only shows it, so overlong values are truncated and control
+ * characters, which the wire format rejects, become '?'.
+ */
+static void field_copy_sanitized(char *dst, const char *src, size_t size)
+{
+	proto_strlcpy(dst, src, size);
+	for (unsigned char *p = (unsigned char *)dst; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+}
+
+static bool str_has_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static bool rhost_is_remote(const char *rhost)
+{
+	return rhost[0] != '\0' && strcmp(rhost, "localhost") != 0 &&
+		strcmp(rhost, "127.0.0.1") != 0 && strcmp(rhost, "::1") != 0;
+}
+
+/* Fill the OPEN_SESSION request; -1 (logged) when the user can't be sent. */
+static int open_request_build(pam_handle_t *pamh, const struct args *args, struct proto_msg *msg)
+{
+	struct proto_open_session *req = &msg->u.open;
+	memset(msg, 0, sizeof(*msg));
+	msg->type = PROTO_OPEN_SESSION;
+
+	const char *user = pam_item_str(pamh, PAM_USER);
+	if (user[0] == '\0') {
+		pam_syslog(pamh, LOG_ERR, "no user name (PAM_USER unset)");
+		return -1;
+	}
+	if (strlen(user) >= sizeof(req->user) || str_has_control(user)) {
+		pam_syslog(pamh, LOG_ERR, "user name too long or not printable");
+		return -1;
+	}
+	proto_strlcpy(req->user, user, sizeof(req->user));
+
+	const char *rhost = pam_item_str(pamh, PAM_RHOST);
+	field_copy_sanitized(req->service, pam_item_str(pamh, PAM_SERVICE), sizeof(req->service));
+	field_copy_sanitized(req->tty, pam_item_str(pamh, PAM_TTY), sizeof(req->tty));
+	field_copy_sanitized(req->rhost, rhost, sizeof(req->rhost));
+
+	if (rhost_is_remote(rhost))
+		req->flags |= PROTO_OPEN_REMOTE;
+	if (args->norundir)
+		req->flags |= PROTO_OPEN_NORUNDIR;
+
+	const char *rundir = pam_getenv(pamh, "XDG_RUNTIME_DIR");
+	if (rundir && rundir[0] != '\0') {
+		if (strlen(rundir) < sizeof(req->rundir) && !str_has_control(rundir)) {
+			proto_strlcpy(req->rundir, rundir, sizeof(req->rundir));
+		} else {
+			/* Keep the earlier module's value: ask the daemon not to set one. */
+			pam_syslog(pamh, LOG_WARNING,
+				"XDG_RUNTIME_DIR set earlier is too long or not printable; "
+				"not managing the runtime directory");
+			req->flags |= PROTO_OPEN_NORUNDIR;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Handle one OPEN_REPLY (or RESULT). Returns PAM_SUCCESS when the login may
+ * go on, PAM_SESSION_ERR when it failed (logged), or PAM_INCOMPLETE when the
+ * reply was WAIT and a final reply must follow.
+ */
+static int open_reply_handle(pam_handle_t *pamh, const struct args *args, const char *user,
+	const struct proto_msg *msg, bool final)
+{
+	if (msg->type == PROTO_RESULT) {
+		int code = msg->u.result.code;
+		pam_syslog(pamh, LOG_ERR, "dinit-userservd refused %s's session: %s (%s)", user,
+			msg->u.result.message, code > 0 ? strerror(code) : "no error code");
+		return PAM_SESSION_ERR;
+	}
+	if (msg->type != PROTO_OPEN_REPLY) {
+		pam_syslog(pamh, LOG_ERR, "unexpected %s message from dinit-userservd",
+			proto_type_name(msg->type));
+		return PAM_SESSION_ERR;
+	}
+
+	const struct proto_open_reply *rep = &msg->u.open_reply;
+	/* Remember the id first: close_session must work whatever happens next. */
+	if (rep->session_id != 0 && session_id_load(pamh) != rep->session_id &&
+		session_id_store(pamh, rep->session_id) != 0)
+		return PAM_SESSION_ERR;
+
+	switch (rep->status) {
+	case PROTO_OPEN_READY:
+		if (args->debug)
+			pam_syslog(pamh, LOG_DEBUG, "session %" PRIu64 " of %s ready",
+				rep->session_id, user);
+		if (rep->rundir[0] != '\0' &&
+			env_export(pamh, "XDG_RUNTIME_DIR", rep->rundir, args->debug) != 0)
+			return PAM_SESSION_ERR;
+		if (rep->dbus_address[0] != '\0' &&
+			env_export(pamh, "DBUS_SESSION_BUS_ADDRESS", rep->dbus_address,
+				args->debug) != 0)
+			return PAM_SESSION_ERR;
+		return PAM_SUCCESS;
+	case PROTO_OPEN_WAIT:
+		if (final) {
+			pam_syslog(pamh, LOG_ERR, "dinit-userservd sent WAIT twice for %s", user);
+			return PAM_SESSION_ERR;
+		}
+		if (args->debug)
+			pam_syslog(pamh, LOG_DEBUG,
+				"session %" PRIu64 " of %s: waiting up to %" PRIu32
+				" ms for the service manager",
+				rep->session_id, user, rep->timeout_ms);
+		if (rep->rundir[0] != '\0' &&
+			env_export(pamh, "XDG_RUNTIME_DIR", rep->rundir, args->debug) != 0)
+			return PAM_SESSION_ERR;
+		return PAM_INCOMPLETE;
+	case PROTO_OPEN_FAILED:
+		pam_syslog(pamh, LOG_ERR, "session of %s failed: %s", user,
+			rep->message[0] ? rep->message : "no reason given");
+		return PAM_SESSION_ERR;
+	default:
+		pam_syslog(pamh, LOG_ERR, "invalid OPEN_REPLY status %" PRIu32 " from dinit-userservd",
+			rep->status);
+		return PAM_SESSION_ERR;
+	}
+}
+
+static void log_timeout(pam_handle_t *pamh, const char *user, int64_t waited_ms)
+{
+	pam_syslog(pamh, LOG_ERR, "timed out after %" PRId64 " s waiting for %s's service manager",
+		(waited_ms + 999) / 1000, user);
+}
+
+/* Map a failed exchange to the PAM result; timeouts are logged here. */
+static int io_failure(pam_handle_t *pamh, enum io_result io, const char *user, int64_t waited_ms)
+{
+	if (io == IO_ABSENT)
+		return PAM_SUCCESS;
+	if (io == IO_TIMEOUT)
+		log_timeout(pamh, user, waited_ms);
+	return PAM_SESSION_ERR;
+}
+
+static int open_session(pam_handle_t *pamh, const struct args *args)
+{
+	struct proto_msg msg;
+	if (open_request_build(pamh, args, &msg) != 0)
+		return PAM_SESSION_ERR;
+	char user[PROTO_NAME_SIZE];
+	memcpy(user, msg.u.open.user, sizeof(user));
+
+	int fd = -1;
+	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	enum io_result io = conn_open(pamh, args, deadline, &fd);
+	if (io != IO_OK)
+		return io_failure(pamh, io, user, REPLY_TIMEOUT_MS);
+
+	int ret;
+	io = conn_send(pamh, fd, &msg, deadline);
+	if (io == IO_OK)
+		io = conn_recv(pamh, fd, &msg, deadline);
+	if (io != IO_OK) {
+		ret = io_failure(pamh, io, user, REPLY_TIMEOUT_MS);
+		goto out;
+	}
+	ret = open_reply_handle(pamh, args, user, &msg, false);
+	if (ret != PAM_INCOMPLETE)
+		goto out;
+
+	/* WAIT: the final reply comes once the manager is ready or has failed. */
+	uint32_t wait_ms = msg.u.open_reply.timeout_ms;
+	if (wait_ms > WAIT_TIMEOUT_MAX_MS)
+		wait_ms = WAIT_TIMEOUT_MAX_MS;
+	io = conn_recv(pamh, fd, &msg, now_ms() + wait_ms);
+	if (io != IO_OK)
+		ret = io_failure(pamh, io, user, wait_ms);
+	else
+		ret = open_reply_handle(pamh, args, user, &msg, true);
+out:
+	close(fd);
+	return ret;
+}
+
+static int close_session(pam_handle_t *pamh, const struct args *args, uint64_t id)
+{
+	int fd = -1;
+	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	enum io_result io = conn_open(pamh, args, deadline, &fd);
+	if (io == IO_ABSENT) {
+		session_id_forget(pamh);
+		return PAM_SUCCESS;
+	}
+	if (io != IO_OK)
+		goto fail;
+
+	struct proto_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = PROTO_CLOSE_SESSION;
+	msg.u.close.session_id = id;
+	io = conn_send(pamh, fd, &msg, deadline);
+	if (io == IO_OK)
+		io = conn_recv(pamh, fd, &msg, deadline);
+	close(fd);
+	if (io != IO_OK)
+		goto fail;
+
+	if (msg.type != PROTO_RESULT) {
+		pam_syslog(pamh, LOG_ERR, "unexpected %s reply to CLOSE_SESSION",
+			proto_type_name(msg.type));
+		return PAM_SESSION_ERR;
+	}
+	session_id_forget(pamh);
+	if (msg.u.result.code != 0) {
+		int code = msg.u.result.code;
+		pam_syslog(pamh, LOG_ERR, "closing session %" PRIu64 " failed: %s (%s)", id,
+			msg.u.result.message, code > 0 ? strerror(code) : "invalid error code");
+		return PAM_SESSION_ERR;
+	}
+	if (args->debug)
+		pam_syslog(pamh, LOG_DEBUG, "session %" PRIu64 " closed", id);
+	return PAM_SUCCESS;
+
+fail:
+	if (io == IO_TIMEOUT)
+		pam_syslog(pamh, LOG_ERR,
+			"timed out after %d s waiting for dinit-userservd to close session %" PRIu64,
+			REPLY_TIMEOUT_MS / 1000, id);
+	return PAM_SESSION_ERR;
+}
+
+PAM_DUS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
+	const char **argv)
+{
+	(void)flags;
+	struct args args;
+	args_parse(pamh, argc, argv, &args);
+	return open_session(pamh, &args);
+}
+
+PAM_DUS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
+	const char **argv)
+{
+	(void)flags;
+	struct args args;
+	args_parse(pamh, argc, argv, &args);
+	uint64_t id = session_id_load(pamh);
+	if (id == 0) {
+		if (args.debug)
+			pam_syslog(pamh, LOG_DEBUG, "no tracked session: nothing to close");
+		return PAM_SUCCESS;
+	}
+	return close_session(pamh, &args, id);
+}

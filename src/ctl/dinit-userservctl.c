@@ -1,0 +1,724 @@
+/*
+ * dinit-userservctl: query and control dinit-userservd over its control socket.
+ *
+ * Every command is one connection: one request, then the replies the message
+ * table in proto.h promises for it, checked in order. Output is only written
+ * once the whole answer has arrived and made sense, so a failure halfway
+ * through never leaves half a table or half a JSON document on stdout.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "ctl.h"
+#include "json.h"
+#include "proto.h"
+#include "table.h"
+
+#ifndef DUS_VERSION
+#define DUS_VERSION "unknown"
+#endif
+
+#define PROG "dinit-userservctl"
+#define DEFAULT_SOCKET "/run/dinit-userservd/control.sock"
+
+struct ctl {
+	const char *socket_path;
+	bool json;
+	time_t now; /* one clock reading, so every age in the output agrees */
+};
+
+struct command;
+typedef int (*command_fn)(const struct ctl *ctl, const struct command *cmd, const char *user);
+
+struct command {
+	const char *name;
+	bool takes_user;
+	command_fn run;
+	uint32_t op; /* for CONTROL commands */
+	const char *summary;
+};
+
+void ctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+	return CTL_EXIT_USAGE;
+}
+
+/* ---- output buffering ------------------------------------------------ */
+
+/*
+ * JSON goes to a memory buffer first and reaches stdout only when the whole
+ * answer was good: stdout then holds exactly one document or nothing.
+ */
+struct outbuf {
+	FILE *f;
+	char *data;
+	size_t len;
+};
+
+static int outbuf_open(struct outbuf *ob)
+{
+	ob->data = NULL;
+	ob->len = 0;
+	ob->f = open_memstream(&ob->data, &ob->len);
+	if (!ob->f) {
+		ctl_err("open_memstream: %s", strerror(errno));
+		return CTL_EXIT_FAILED;
+	}
+	return 0;
+}
+
+/* Write the buffer to stdout (when commit) and free it. */
+static int outbuf_close(struct outbuf *ob, bool commit)
+{
+	int rc = 0;
+
+	if (fclose(ob->f) != 0) {
+		ctl_err("buffering output: %s", strerror(errno));
+		rc = CTL_EXIT_FAILED;
+	} else if (commit) {
+		fwrite(ob->data, 1, ob->len, stdout);
+	}
+	free(ob->data);
+	ob->data = NULL;
+	return rc;
+}
+
+/* ---- formatting helpers ------------------------------------------------ */
+
+/* Local time of a unix timestamp, "-" for 0 (never). */
+static void format_time(char *buf, size_t size, uint64_t when)
+{
+	struct tm tm;
+	time_t t = (time_t)when;
+
+	if (when == 0) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	if ((uint64_t)t != when || !localtime_r(&t, &tm) ||
+		strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, size, "@%" PRIu64, when);
+}
+
+/* How long ago a unix timestamp was, compactly: "42s", "5m 03s", "2h 10m", "3d 4h". */
+static void format_age(char *buf, size_t size, uint64_t since, time_t now)
+{
+	uint64_t age;
+
+	if (since == 0) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	/* A timestamp in the future (clock stepped back) reads as just now. */
+	age = now > 0 && (uint64_t)now > since ? (uint64_t)now - since : 0;
+	if (age < 60)
+		snprintf(buf, size, "%" PRIu64 "s", age);
+	else if (age < 3600)
+		snprintf(buf, size, "%" PRIu64 "m %02" PRIu64 "s", age / 60, age % 60);
+	else if (age < 86400)
+		snprintf(buf, size, "%" PRIu64 "h %02" PRIu64 "m", age / 3600, age % 3600 / 60);
+	else
+		snprintf(buf, size, "%" PRIu64 "d %" PRIu64 "h", age / 86400, age % 86400 / 3600);
+}
+
+static void format_pid(char *buf, size_t size, int32_t pid)
+{
+	if (pid <= 0)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%" PRId32, pid);
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+/* Report a RESULT that carries an error; returns the exit status. */
+static int report_daemon_error(const struct proto_result *res)
+{
+	if (res->message[0] != '\0')
+		ctl_err("%s", res->message);
+	else if (res->code == EPERM)
+		ctl_err("permission denied: changing state needs root");
+	else
+		ctl_err("dinit-userservd: %s", strerror(res->code));
+	return CTL_EXIT_FAILED;
+}
+
+/*
+ * The reply to `request` was not one of those expected at this point: an
+ * error RESULT is the daemon refusing, anything else is a protocol violation.
+ */
+static int reply_unexpected(const struct proto_msg *reply, const char *request)
+{
+	if (reply->type == PROTO_RESULT && reply->u.result.code > 0)
+		return report_daemon_error(&reply->u.result);
+	ctl_err("unexpected %s reply from dinit-userservd to %s", proto_type_name(reply->type),
+		request);
+	return CTL_EXIT_FAILED;
+}
+
+/* Open the connection and send req. */
+static int request_send(const struct ctl *ctl, struct ctl_conn *conn, const struct proto_msg *req)
+{
+	int rc = ctl_conn_open(conn, ctl->socket_path, CTL_TIMEOUT_MS);
+
+	if (rc != 0)
+		return rc;
+	rc = ctl_conn_send(conn, req);
+	if (rc != 0)
+		ctl_conn_close(conn);
+	return rc;
+}
+
+/* ---- users ------------------------------------------------------------- */
+
+static const struct table_column user_columns[] = {
+	{ "UID", true },      { "USER", false },  { "STATE", false },   { "PID", true },
+	{ "SESSIONS", true }, { "LINGER", false }, { "BACKEND", false }, { "SINCE", false },
+};
+
+static int user_add_row(struct table *t, const struct proto_user_info *u)
+{
+	char uid[16], pid[16], sessions[16], since[64];
+	const char *cells[8];
+
+	snprintf(uid, sizeof(uid), "%" PRIu32, u->uid);
+	format_pid(pid, sizeof(pid), u->manager_pid);
+	snprintf(sessions, sizeof(sessions), "%" PRIu32, u->sessions);
+	format_time(since, sizeof(since), u->since);
+	cells[0] = uid;
+	cells[1] = u->name;
+	cells[2] = u->state;
+	cells[3] = pid;
+	cells[4] = sessions;
+	cells[5] = u->linger ? "yes" : "no";
+	cells[6] = u->backend;
+	cells[7] = since;
+	if (table_add_row(t, cells) < 0) {
+		ctl_err("collecting the user list: %s", strerror(errno));
+		return CTL_EXIT_FAILED;
+	}
+	return 0;
+}
+
+/* The user object's members, without the closing brace (status appends to it). */
+static void user_json_members(struct json *j, const struct proto_user_info *u)
+{
+	json_key(j, "uid");
+	json_uint(j, u->uid);
+	json_key(j, "gid");
+	json_uint(j, u->gid);
+	json_key(j, "name");
+	json_string(j, u->name);
+	json_key(j, "state");
+	json_string(j, u->state);
+	json_key(j, "manager_pid");
+	if (u->manager_pid > 0)
+		json_int(j, u->manager_pid);
+	else
+		json_null(j);
+	json_key(j, "backend");
+	json_string(j, u->backend);
+	json_key(j, "since");
+	json_uint(j, u->since);
+	json_key(j, "restarts");
+	json_uint(j, u->restarts);
+	json_key(j, "last_failure");
+	json_string_or_null(j, u->last_failure);
+	json_key(j, "rundir");
+	json_string_or_null(j, u->rundir);
+	json_key(j, "linger");
+	json_bool(j, u->linger != 0);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static const struct table_column session_columns[] = {
+	{ "ID", true },     { "USER", false }, { "UID", true }, { "SERVICE", false },
+	{ "TTY", false },   { "RHOST", false }, { "PID", true }, { "AGE", true },
+};
+
+static int session_add_row(struct table *t, const struct proto_session_info *s, time_t now)
+{
+	char id[24], uid[16], pid[16], age[32];
+	const char *cells[8];
+
+	snprintf(id, sizeof(id), "%" PRIu64, s->id);
+	snprintf(uid, sizeof(uid), "%" PRIu32, s->uid);
+	format_pid(pid, sizeof(pid), s->pid);
+	format_age(age, sizeof(age), s->since, now);
+	cells[0] = id;
+	cells[1] = s->user;
+	cells[2] = uid;
+	cells[3] = s->service;
+	cells[4] = s->tty;
+	cells[5] = s->rhost;
+	cells[6] = pid;
+	cells[7] = age;
+	if (table_add_row(t, cells) < 0) {
+		ctl_err("collecting the session list: %s", strerror(errno));
+		return CTL_EXIT_FAILED;
+	}
+	return 0;
+}
+
+static void session_json(struct json *j, const struct proto_session_info *s)
+{
+	json_begin_object(j);
+	json_key(j, "id");
+	json_uint(j, s->id);
+	json_key(j, "uid");
+	json_uint(j, s->uid);
+	json_key(j, "user");
+	json_string(j, s->user);
+	json_key(j, "service");
+	json_string(j, s->service);
+	json_key(j, "tty");
+	json_string_or_null(j, s->tty);
+	json_key(j, "rhost");
+	json_string_or_null(j, s->rhost);
+	json_key(j, "remote");
+	json_bool(j, (s->flags & PROTO_OPEN_REMOTE) != 0);
+	json_key(j, "pid");
+	json_int(j, s->pid);
+	json_key(j, "since");
+	json_uint(j, s->since);
+	json_end_object(j);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+/* LIST_USERS and LIST_SESSIONS share a shape: item_type * n, END. */
+static int list_run(const struct ctl *ctl, uint16_t request, uint16_t item_type,
+	const struct table_column *columns, size_t ncolumns, const char *empty_text)
+{
+	struct proto_msg req = { .type = request };
+	struct proto_msg reply;
+	struct ctl_conn conn;
+	struct outbuf ob = { 0 };
+	struct table table;
+	struct json json = { 0 };
+	int rc;
+
+	rc = request_send(ctl, &conn, &req);
+	if (rc != 0)
+		return rc;
+	table_init(&table, columns, ncolumns);
+	if (ctl->json) {
+		rc = outbuf_open(&ob);
+		if (rc != 0) {
+			ctl_conn_close(&conn);
+			return rc;
+		}
+		json_init(&json, ob.f);
+		json_begin_array(&json);
+	}
+	for (;;) {
+		rc = ctl_conn_recv(&conn, &reply);
+		if (rc != 0)
+			break;
+		if (reply.type == PROTO_END)
+			break;
+		if (reply.type != item_type) {
+			rc = reply_unexpected(&reply, proto_type_name(request));
+			break;
+		}
+		if (item_type == PROTO_USER_INFO) {
+			if (ctl->json) {
+				json_begin_object(&json);
+				user_json_members(&json, &reply.u.user);
+				json_key(&json, "sessions");
+				json_uint(&json, reply.u.user.sessions);
+				json_end_object(&json);
+			} else {
+				rc = user_add_row(&table, &reply.u.user);
+			}
+		} else {
+			if (ctl->json)
+				session_json(&json, &reply.u.session);
+			else
+				rc = session_add_row(&table, &reply.u.session, ctl->now);
+		}
+		if (rc != 0)
+			break;
+	}
+	ctl_conn_close(&conn);
+
+	if (ctl->json) {
+		json_end_array(&json);
+		json_finish(&json);
+		int close_rc = outbuf_close(&ob, rc == 0);
+		if (rc == 0)
+			rc = close_rc;
+	} else if (rc == 0) {
+		if (table.nrows == 0)
+			printf("%s\n", empty_text);
+		else
+			table_print(&table, stdout);
+	}
+	table_finish(&table);
+	return rc;
+}
+
+static int cmd_list_users(const struct ctl *ctl, const struct command *cmd, const char *user)
+{
+	return list_run(ctl, PROTO_LIST_USERS, PROTO_USER_INFO, user_columns,
+		sizeof(user_columns) / sizeof(user_columns[0]), "no users");
+}
+
+static int cmd_list_sessions(const struct ctl *ctl, const struct command *cmd, const char *user)
+{
+	return list_run(ctl, PROTO_LIST_SESSIONS, PROTO_SESSION_INFO, session_columns,
+		sizeof(session_columns) / sizeof(session_columns[0]), "no sessions");
+}
+
+static void status_print(const struct proto_user_info *u, const struct table *sessions, time_t now)
+{
+	char since[64], age[32], pid[16];
+	char *name = text_sanitize(u->name);
+	char *state = text_sanitize(u->state);
+	char *backend = text_sanitize(u->backend);
+	char *failure = text_sanitize(u->last_failure[0] ? u->last_failure : "none");
+	char *rundir = text_sanitize(u->rundir[0] ? u->rundir : "none");
+
+	format_time(since, sizeof(since), u->since);
+	format_age(age, sizeof(age), u->since, now);
+	format_pid(pid, sizeof(pid), u->manager_pid);
+	/* text_sanitize only fails for want of memory; print what we can. */
+	printf("user:         %s\n", name ? name : "?");
+	printf("uid:          %" PRIu32 "\n", u->uid);
+	printf("gid:          %" PRIu32 "\n", u->gid);
+	printf("state:        %s\n", state ? state : "?");
+	printf("manager pid:  %s\n", pid);
+	printf("backend:      %s\n", backend ? backend : "?");
+	if (u->since != 0)
+		printf("since:        %s (%s ago)\n", since, age);
+	else
+		printf("since:        -\n");
+	printf("restarts:     %" PRIu32 "\n", u->restarts);
+	printf("last failure: %s\n", failure ? failure : "?");
+	printf("rundir:       %s\n", rundir ? rundir : "?");
+	printf("linger:       %s\n", u->linger ? "yes" : "no");
+	printf("sessions:     %zu\n", sessions->nrows);
+	if (sessions->nrows > 0) {
+		putchar('\n');
+		table_print(sessions, stdout);
+	}
+	free(name);
+	free(state);
+	free(backend);
+	free(failure);
+	free(rundir);
+}
+
+static int cmd_status(const struct ctl *ctl, const struct command *cmd, const char *user)
+{
+	struct proto_msg req = { .type = PROTO_STATUS };
+	struct proto_msg reply;
+	struct proto_user_info info = { 0 };
+	struct ctl_conn conn;
+	struct outbuf ob = { 0 };
+	struct table sessions;
+	struct json json = { 0 };
+	bool have_user = false;
+	int rc;
+
+	proto_strlcpy(req.u.status.user, user, sizeof(req.u.status.user));
+	rc = request_send(ctl, &conn, &req);
+	if (rc != 0)
+		return rc;
+	table_init(&sessions, session_columns, sizeof(session_columns) / sizeof(session_columns[0]));
+	if (ctl->json) {
+		rc = outbuf_open(&ob);
+		if (rc != 0) {
+			ctl_conn_close(&conn);
+			return rc;
+		}
+		json_init(&json, ob.f);
+	}
+	/* Expected: USER_INFO, SESSION_INFO * n, END; or a lone error RESULT. */
+	for (;;) {
+		rc = ctl_conn_recv(&conn, &reply);
+		if (rc != 0)
+			break;
+		if (!have_user) {
+			if (reply.type != PROTO_USER_INFO) {
+				rc = reply_unexpected(&reply, "STATUS");
+				break;
+			}
+			info = reply.u.user;
+			have_user = true;
+			if (ctl->json) {
+				json_begin_object(&json);
+				user_json_members(&json, &info);
+				json_key(&json, "sessions");
+				json_begin_array(&json);
+			}
+			continue;
+		}
+		if (reply.type == PROTO_END)
+			break;
+		if (reply.type != PROTO_SESSION_INFO) {
+			rc = reply_unexpected(&reply, "STATUS");
+			break;
+		}
+		if (reply.u.session.uid != info.uid) {
+			ctl_err("unexpected reply from dinit-userservd to STATUS: a session of uid "
+				"%" PRIu32 " in the status of uid %" PRIu32,
+				reply.u.session.uid, info.uid);
+			rc = CTL_EXIT_FAILED;
+			break;
+		}
+		if (ctl->json)
+			session_json(&json, &reply.u.session);
+		else if ((rc = session_add_row(&sessions, &reply.u.session, ctl->now)) != 0)
+			break;
+	}
+	ctl_conn_close(&conn);
+
+	if (ctl->json) {
+		if (have_user) {
+			json_end_array(&json);
+			json_end_object(&json);
+		}
+		json_finish(&json);
+		int close_rc = outbuf_close(&ob, rc == 0);
+		if (rc == 0)
+			rc = close_rc;
+	} else if (rc == 0) {
+		status_print(&info, &sessions, ctl->now);
+	}
+	table_finish(&sessions);
+	return rc;
+}
+
+static int cmd_control(const struct ctl *ctl, const struct command *cmd, const char *user)
+{
+	struct proto_msg req = { .type = PROTO_CONTROL };
+	struct proto_msg reply;
+	struct ctl_conn conn;
+	const struct proto_result *res;
+	int rc;
+
+	req.u.control.op = cmd->op;
+	proto_strlcpy(req.u.control.user, user ? user : "", sizeof(req.u.control.user));
+	rc = request_send(ctl, &conn, &req);
+	if (rc != 0)
+		return rc;
+	rc = ctl_conn_recv(&conn, &reply);
+	ctl_conn_close(&conn);
+	if (rc != 0)
+		return rc;
+	if (reply.type != PROTO_RESULT || reply.u.result.code < 0) {
+		ctl_err("unexpected %s reply from dinit-userservd to CONTROL %s",
+			proto_type_name(reply.type), cmd->name);
+		return CTL_EXIT_FAILED;
+	}
+	res = &reply.u.result;
+
+	if (ctl->json) {
+		struct outbuf ob;
+		struct json json;
+
+		rc = outbuf_open(&ob);
+		if (rc != 0)
+			return rc;
+		json_init(&json, ob.f);
+		json_begin_object(&json);
+		json_key(&json, "ok");
+		json_bool(&json, res->code == 0);
+		json_key(&json, "code");
+		json_int(&json, res->code);
+		json_key(&json, "message");
+		json_string(&json, res->message);
+		json_end_object(&json);
+		json_finish(&json);
+		rc = outbuf_close(&ob, true);
+		if (rc != 0)
+			return rc;
+	}
+	if (res->code != 0)
+		return report_daemon_error(res);
+	if (!ctl->json) {
+		char *msg = text_sanitize(res->message[0] ? res->message : "done");
+		puts(msg ? msg : "done");
+		free(msg);
+	}
+	return CTL_EXIT_OK;
+}
+
+static const struct command commands[] = {
+	{ "list-users", false, cmd_list_users, 0, "list the users the daemon knows" },
+	{ "list-sessions", false, cmd_list_sessions, 0, "list the open sessions" },
+	{ "status", true, cmd_status, 0, "show USER's service manager and sessions" },
+	{ "enable-linger", true, cmd_control, PROTO_CTL_ENABLE_LINGER,
+		"keep USER's manager running without sessions" },
+	{ "disable-linger", true, cmd_control, PROTO_CTL_DISABLE_LINGER,
+		"stop USER's manager again after the last session" },
+	{ "stop-user", true, cmd_control, PROTO_CTL_STOP_USER, "stop USER's service manager" },
+	{ "restart-user", true, cmd_control, PROTO_CTL_RESTART_USER,
+		"restart USER's service manager" },
+	{ "reload", false, cmd_control, PROTO_CTL_RELOAD, "make the daemon reload its config" },
+	{ "reexec", false, cmd_control, PROTO_CTL_REEXEC,
+		"re-execute the daemon in place, keeping every session" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_help(void)
+{
+	printf("Usage: " PROG " [OPTION]... COMMAND [USER]\n"
+	       "Query and control dinit-userservd, which runs a service manager for each\n"
+	       "logged-in user.\n"
+	       "\n"
+	       "Options:\n"
+	       "      --socket PATH  control socket (default " DEFAULT_SOCKET ")\n"
+	       "      --json         print JSON instead of text\n"
+	       "  -h, --help         show this help and exit\n"
+	       "  -V, --version      show the version and exit\n"
+	       "\n"
+	       "Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s%s", commands[i].name,
+			commands[i].takes_user ? " USER" : "");
+		printf("  %-20s %s\n", name, commands[i].summary);
+	}
+	printf("\n"
+	       "USER is a user name or a numeric uid. Anyone may query; changing state needs root.\n"
+	       "Exit status: 0 success, 1 the daemon refused or failed, 2 usage error,\n"
+	       "3 the daemon cannot be reached.\n");
+}
+
+/* NULL, or why name cannot be sent as a user. */
+static const char *user_arg_problem(const char *name)
+{
+	if (name[0] == '\0')
+		return "empty user name";
+	if (strlen(name) >= PROTO_NAME_SIZE)
+		return "user name too long";
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return "user name contains control characters";
+	}
+	return NULL;
+}
+
+/* Values of the options that have no short form. */
+enum { OPT_SOCKET = 256, OPT_JSON };
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl = { .socket_path = DEFAULT_SOCKET, .json = false };
+	const struct command *cmd = NULL;
+	const char *user = NULL;
+	int opt, rc;
+
+	setlocale(LC_ALL, "");
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_SOCKET:
+			if (optarg[0] == '\0')
+				return usage_error("--socket needs a non-empty path");
+			ctl.socket_path = optarg;
+			break;
+		case OPT_JSON:
+			ctl.json = true;
+			break;
+		case 'h':
+			print_help();
+			return fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+		case 'V':
+			printf(PROG " " DUS_VERSION "\n");
+			return fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default: {
+			/*
+			 * optopt is 0 for an unknown long option, the option's value
+			 * for a known one given an argument it does not take, and the
+			 * letter for an unknown short one (optind may still point into
+			 * that word, so only the long cases can name argv[optind - 1]).
+			 */
+			const char *word = argv[optind - 1];
+			const char *eq = strchr(word, '=');
+
+			if (optopt == OPT_SOCKET || optopt == OPT_JSON || optopt == 'h' || optopt == 'V')
+				return usage_error("option '%.*s' takes no argument",
+					eq ? (int)(eq - word) : (int)strlen(word), word);
+			if (optopt != 0)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", word);
+		}
+		}
+	}
+
+	if (optind >= argc)
+		return usage_error("missing command");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			cmd = &commands[i];
+	}
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
+	optind++;
+	if (cmd->takes_user) {
+		const char *problem;
+
+		if (optind >= argc)
+			return usage_error("%s needs a USER argument", cmd->name);
+		user = argv[optind++];
+		problem = user_arg_problem(user);
+		if (problem)
+			return usage_error("%s: %s", cmd->name, problem);
+	}
+	if (optind < argc)
+		return usage_error("%s: unexpected argument '%s'", cmd->name, argv[optind]);
+
+	ctl.now = time(NULL);
+	rc = cmd->run(&ctl, cmd, user);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ctl_err("writing output: %s", strerror(errno));
+		if (rc == CTL_EXIT_OK)
+			rc = CTL_EXIT_FAILED;
+	}
+	return rc;
+}

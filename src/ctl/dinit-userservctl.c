@@ -177,12 +177,12 @@ static int report_daemon_error(const struct proto_result *res)
  * The reply to `request` was not one of those expected at this point: an
  * error RESULT is the daemon refusing, anything else is a protocol violation.
  */
-static int reply_unexpected(const struct proto_msg *reply, const char *request)
+static int reply_unexpected(const struct proto_msg *reply, uint16_t request)
 {
 	if (reply->type == PROTO_RESULT && reply->u.result.code > 0)
 		return report_daemon_error(&reply->u.result);
-	ctl_err("unexpected %s reply from dinit-userservd to %s", proto_type_name(reply->type),
-		request);
+	ctl_err("unexpected %s reply from dinit-userservd to a %s request",
+		proto_type_name(reply->type), proto_type_name(request));
 	return CTL_EXIT_FAILED;
 }
 
@@ -349,7 +349,7 @@ static int list_run(const struct ctl *ctl, uint16_t request, uint16_t item_type,
 		if (reply.type == PROTO_END)
 			break;
 		if (reply.type != item_type) {
-			rc = reply_unexpected(&reply, proto_type_name(request));
+			rc = reply_unexpected(&reply, request);
 			break;
 		}
 		if (item_type == PROTO_USER_INFO) {
@@ -472,7 +472,7 @@ static int cmd_status(const struct ctl *ctl, const struct command *cmd, const ch
 			break;
 		if (!have_user) {
 			if (reply.type != PROTO_USER_INFO) {
-				rc = reply_unexpected(&reply, "STATUS");
+				rc = reply_unexpected(&reply, PROTO_STATUS);
 				break;
 			}
 			info = reply.u.user;
@@ -488,12 +488,12 @@ static int cmd_status(const struct ctl *ctl, const struct command *cmd, const ch
 		if (reply.type == PROTO_END)
 			break;
 		if (reply.type != PROTO_SESSION_INFO) {
-			rc = reply_unexpected(&reply, "STATUS");
+			rc = reply_unexpected(&reply, PROTO_STATUS);
 			break;
 		}
 		if (reply.u.session.uid != info.uid) {
-			ctl_err("unexpected reply from dinit-userservd to STATUS: a session of uid "
-				"%" PRIu32 " in the status of uid %" PRIu32,
+			ctl_err("unexpected reply from dinit-userservd to a status request: a "
+				"session of uid %" PRIu32 " in the status of uid %" PRIu32,
 				reply.u.session.uid, info.uid);
 			rc = CTL_EXIT_FAILED;
 			break;
@@ -538,9 +538,14 @@ static int cmd_control(const struct ctl *ctl, const struct command *cmd, const c
 	ctl_conn_close(&conn);
 	if (rc != 0)
 		return rc;
-	if (reply.type != PROTO_RESULT || reply.u.result.code < 0) {
-		ctl_err("unexpected %s reply from dinit-userservd to CONTROL %s",
+	if (reply.type != PROTO_RESULT) {
+		ctl_err("unexpected %s reply from dinit-userservd to a control request (%s)",
 			proto_type_name(reply.type), cmd->name);
+		return CTL_EXIT_FAILED;
+	}
+	if (reply.u.result.code < 0) {
+		ctl_err("malformed result from dinit-userservd: code %" PRId32 " (not an errno value)",
+			reply.u.result.code);
 		return CTL_EXIT_FAILED;
 	}
 	res = &reply.u.result;

@@ -2,7 +2,6 @@
 #include "table.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -45,9 +44,13 @@ size_t text_width(const char *s)
 		int w;
 
 		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			/* Not a character in this locale: a terminal shows about one cell per byte. */
+			/*
+			 * Not a character in this locale (say, UTF-8 under LC_ALL=C):
+			 * guess a UTF-8 terminal, one cell per lead byte.
+			 */
 			memset(&state, 0, sizeof(state));
-			width++;
+			if (((unsigned char)*s & 0xc0) != 0x80)
+				width++;
 			s++;
 			left--;
 			continue;

@@ -30,6 +30,9 @@
 #define PROG "dinit-userservctl"
 #define DEFAULT_SOCKET "/run/dinit-userservd/control.sock"
 
+/* More entries than any host has: a daemon sending more is broken, not busy. */
+#define MAX_ITEMS 100000
+
 struct ctl {
 	const char *socket_path;
 	bool json;
@@ -327,6 +330,7 @@ static int list_run(const struct ctl *ctl, uint16_t request, uint16_t item_type,
 	struct outbuf ob = { 0 };
 	struct table table;
 	struct json json = { 0 };
+	size_t nitems = 0;
 	int rc;
 
 	rc = request_send(ctl, &conn, &req);
@@ -350,6 +354,11 @@ static int list_run(const struct ctl *ctl, uint16_t request, uint16_t item_type,
 			break;
 		if (reply.type != item_type) {
 			rc = reply_unexpected(&reply, request);
+			break;
+		}
+		if (++nitems > MAX_ITEMS) {
+			ctl_err("reply from dinit-userservd too long: more than %d entries", MAX_ITEMS);
+			rc = CTL_EXIT_FAILED;
 			break;
 		}
 		if (item_type == PROTO_USER_INFO) {
@@ -450,6 +459,7 @@ static int cmd_status(const struct ctl *ctl, const struct command *cmd, const ch
 	struct table sessions;
 	struct json json = { 0 };
 	bool have_user = false;
+	size_t nitems = 0;
 	int rc;
 
 	proto_strlcpy(req.u.status.user, user, sizeof(req.u.status.user));
@@ -489,6 +499,11 @@ static int cmd_status(const struct ctl *ctl, const struct command *cmd, const ch
 			break;
 		if (reply.type != PROTO_SESSION_INFO) {
 			rc = reply_unexpected(&reply, PROTO_STATUS);
+			break;
+		}
+		if (++nitems > MAX_ITEMS) {
+			ctl_err("reply from dinit-userservd too long: more than %d sessions", MAX_ITEMS);
+			rc = CTL_EXIT_FAILED;
 			break;
 		}
 		if (reply.u.session.uid != info.uid) {

@@ -403,6 +403,11 @@ static int open_reply_handle(pam_handle_t *pamh, const struct args *args, const 
 	if (rep->session_id != 0 && session_id_load(pamh) != rep->session_id &&
 		session_id_store(pamh, rep->session_id) != 0)
 		return PAM_SESSION_ERR;
+	if (rep->rundir[0] != '\0' && rep->rundir[0] != '/') {
+		pam_syslog(pamh, LOG_ERR, "invalid runtime directory from dinit-userservd: %s",
+			rep->rundir);
+		return PAM_SESSION_ERR;
+	}
 
 	switch (rep->status) {
 	case PROTO_OPEN_READY:
@@ -442,19 +447,20 @@ static int open_reply_handle(pam_handle_t *pamh, const struct args *args, const 
 	}
 }
 
-static void log_timeout(pam_handle_t *pamh, const char *user, int64_t waited_ms)
-{
-	pam_syslog(pamh, LOG_ERR, "timed out after %" PRId64 " s waiting for %s's service manager",
-		(waited_ms + 999) / 1000, user);
-}
-
-/* Map a failed exchange to the PAM result; timeouts are logged here. */
-static int io_failure(pam_handle_t *pamh, enum io_result io, const char *user, int64_t waited_ms)
+/*
+ * Map a failed exchange to the PAM result; timeouts are logged here. The
+ * daemon itself answers at once, so a timeout before its first reply is
+ * told apart from the manager being slow to start.
+ */
+static int io_failure(pam_handle_t *pamh, enum io_result io, const char *user, int64_t waited_ms,
+	bool daemon_answered)
 {
 	if (io == IO_ABSENT)
 		return PAM_SUCCESS;
 	if (io == IO_TIMEOUT)
-		log_timeout(pamh, user, waited_ms);
+		pam_syslog(pamh, LOG_ERR, "timed out after %" PRId64 " s waiting for %s's service manager%s",
+			(waited_ms + 999) / 1000, user,
+			daemon_answered ? "" : " (no answer from dinit-userservd)");
 	return PAM_SESSION_ERR;
 }
 
@@ -470,14 +476,14 @@ static int open_session(pam_handle_t *pamh, const struct args *args)
 	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
 	enum io_result io = conn_open(pamh, args, deadline, &fd);
 	if (io != IO_OK)
-		return io_failure(pamh, io, user, REPLY_TIMEOUT_MS);
+		return io_failure(pamh, io, user, REPLY_TIMEOUT_MS, false);
 
 	int ret;
 	io = conn_send(pamh, fd, &msg, deadline);
 	if (io == IO_OK)
 		io = conn_recv(pamh, fd, &msg, deadline);
 	if (io != IO_OK) {
-		ret = io_failure(pamh, io, user, REPLY_TIMEOUT_MS);
+		ret = io_failure(pamh, io, user, REPLY_TIMEOUT_MS, false);
 		goto out;
 	}
 	ret = open_reply_handle(pamh, args, user, &msg, false);
@@ -490,7 +496,7 @@ static int open_session(pam_handle_t *pamh, const struct args *args)
 		wait_ms = WAIT_TIMEOUT_MAX_MS;
 	io = conn_recv(pamh, fd, &msg, now_ms() + wait_ms);
 	if (io != IO_OK)
-		ret = io_failure(pamh, io, user, wait_ms);
+		ret = io_failure(pamh, io, user, wait_ms, true);
 	else
 		ret = open_reply_handle(pamh, args, user, &msg, true);
 out:

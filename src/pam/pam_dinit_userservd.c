@@ -236,7 +236,8 @@ static enum io_result conn_recv(pam_handle_t *pamh, int fd, struct proto_msg *ms
 			return IO_ERROR;
 		}
 		if ((size_t)n > PROTO_MSG_MAX || proto_decode(buf, (size_t)n, msg) != 0) {
-			pam_syslog(pamh, LOG_ERR, "invalid message from dinit-userservd (%zd bytes)", n);
+			pam_syslog(pamh, LOG_ERR, "invalid message from dinit-userservd (%zd bytes)",
+				n);
 			return IO_ERROR;
 		}
 		return IO_OK;
@@ -441,8 +442,8 @@ static int open_reply_handle(pam_handle_t *pamh, const struct args *args, const 
 			rep->message[0] ? rep->message : "no reason given");
 		return PAM_SESSION_ERR;
 	default:
-		pam_syslog(pamh, LOG_ERR, "invalid OPEN_REPLY status %" PRIu32 " from dinit-userservd",
-			rep->status);
+		pam_syslog(pamh, LOG_ERR,
+			"invalid OPEN_REPLY status %" PRIu32 " from dinit-userservd", rep->status);
 		return PAM_SESSION_ERR;
 	}
 }
@@ -458,7 +459,8 @@ static int io_failure(pam_handle_t *pamh, enum io_result io, const char *user, i
 	if (io == IO_ABSENT)
 		return PAM_SUCCESS;
 	if (io == IO_TIMEOUT)
-		pam_syslog(pamh, LOG_ERR, "timed out after %" PRId64 " s waiting for %s's service manager%s",
+		pam_syslog(pamh, LOG_ERR,
+			"timed out after %" PRId64 " s waiting for %s's service manager%s",
 			(waited_ms + 999) / 1000, user,
 			daemon_answered ? "" : " (no answer from dinit-userservd)");
 	return PAM_SESSION_ERR;
@@ -546,7 +548,8 @@ static int close_session(pam_handle_t *pamh, const struct args *args, uint64_t i
 fail:
 	if (io == IO_TIMEOUT)
 		pam_syslog(pamh, LOG_ERR,
-			"timed out after %d s waiting for dinit-userservd to close session %" PRIu64,
+			"timed out after %d s waiting for dinit-userservd to close session %"
+			PRIu64,
 			REPLY_TIMEOUT_MS / 1000, id);
 	return PAM_SESSION_ERR;
 }

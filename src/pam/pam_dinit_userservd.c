@@ -236,8 +236,8 @@ static enum io_result conn_recv(pam_handle_t *pamh, int fd, struct proto_msg *ms
 			return IO_ERROR;
 		}
 		if ((size_t)n > PROTO_MSG_MAX || proto_decode(buf, (size_t)n, msg) != 0) {
-			pam_syslog(pamh, LOG_ERR, "invalid message from dinit-userservd (%zd bytes)",
-				n);
+			pam_syslog(pamh, LOG_ERR,
+				"invalid message from dinit-userservd (%zd bytes)", n);
 			return IO_ERROR;
 		}
 		return IO_OK;

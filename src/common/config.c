@@ -75,6 +75,7 @@ static const struct config_key config_keys[] = {
 	NUM(restart_window, KIND_SECONDS, 1, CONFIG_SECONDS_MAX),
 	NUM(max_connections, KIND_NUMBER, 1, 65536),
 	NUM(max_connections_per_uid, KIND_NUMBER, 1, 65536),
+	KEY(use_cgroups, KIND_BOOL),
 	KEY(dinit_service_dirs, KIND_DIRS),
 	KEY(manager_env, KIND_ENV),
 };
@@ -118,6 +119,7 @@ void config_defaults(struct config *cfg)
 	cfg->restart_window = 60;
 	cfg->max_connections = 256;
 	cfg->max_connections_per_uid = 16;
+	cfg->use_cgroups = true;
 	for (size_t i = 0; i < sizeof(default_service_dirs) / sizeof(default_service_dirs[0]); i++)
 		strcpy(cfg->dinit_service_dirs[i], default_service_dirs[i]);
 	cfg->n_dinit_service_dirs = sizeof(default_service_dirs) / sizeof(default_service_dirs[0]);

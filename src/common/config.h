@@ -43,6 +43,7 @@ struct config {
 	unsigned restart_window;     /* 60 s */
 	unsigned max_connections;    /* 256 clients at once */
 	unsigned max_connections_per_uid; /* 16 clients at once per non-root uid */
+	bool use_cgroups;            /* yes: a cgroup2 subtree per user when available */
 	/* dinit_service_dirs = DIR [DIR...] (whitespace-separated; ~/ = $HOME) */
 	char dinit_service_dirs[CONFIG_DIRS_MAX][CONFIG_PATH_SIZE];
 	unsigned n_dinit_service_dirs;

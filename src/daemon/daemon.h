@@ -1,0 +1,14 @@
+/* What the daemon's modules share: the config in force. */
+#ifndef DUS_DAEMON_H
+#define DUS_DAEMON_H
+
+#include "config.h"
+
+/* The config in force; replaced whole on reload (pointers stay valid). */
+const struct config *daemon_config(void);
+/* Re-read the config file. 0, or -1 with the parser's message in err. */
+int daemon_reload(char *err, size_t errlen);
+/* Ask the main loop to exit once every manager has stopped. */
+void daemon_request_exit(void);
+
+#endif

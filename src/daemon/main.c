@@ -1,0 +1,244 @@
+/*
+ * dinit-userservd: gives every logged-in user a supervised service manager.
+ * main: arguments, config, signals and the event loop; everything else is in
+ * the modules (server: control socket; user: sessions and users; supervisor:
+ * managers; usergroup: killing what a manager started; rundir).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "poller.h"
+#include "server.h"
+#include "supervisor.h"
+#include "user.h"
+#include "usergroup.h"
+
+#define SHUTDOWN_GRACE_MS 5000 /* beyond stop_timeout before exiting anyway */
+
+static struct config config;
+static const char *config_path = DUS_DEFAULT_CONFIG;
+static bool config_explicit;
+static bool exiting;
+static struct timer shutdown_timer;
+
+const struct config *daemon_config(void)
+{
+	return &config;
+}
+
+static int config_read(struct config *cfg, char *err, size_t errlen)
+{
+	config_defaults(cfg);
+	if (config_load(cfg, config_path, err, errlen) == 0)
+		return 0;
+	/* No file at the default path: the defaults are the config. */
+	if (!config_explicit && access(config_path, F_OK) < 0 && errno == ENOENT) {
+		config_defaults(cfg);
+		return 0;
+	}
+	return -1;
+}
+
+int daemon_reload(char *err, size_t errlen)
+{
+	static struct config fresh;
+	if (config_read(&fresh, err, errlen) < 0) {
+		log_err("reload rejected, the old config stays: %s", err);
+		return -1;
+	}
+	if (strcmp(fresh.socket_path, config.socket_path) || strcmp(fresh.state_dir, config.state_dir))
+		log_warn("socket_path and state_dir changes take effect at the next daemon start");
+	proto_strlcpy(fresh.socket_path, config.socket_path, sizeof(fresh.socket_path));
+	proto_strlcpy(fresh.state_dir, config.state_dir, sizeof(fresh.state_dir));
+	config = fresh;
+	log_set_debug(config.debug);
+	log_info("configuration reloaded from %s", config_path);
+	return 0;
+}
+
+static void shutdown_expired(struct timer *t, void *data)
+{
+	log_err("managers still running %u s after the stop request: exiting anyway",
+		config.stop_timeout + SHUTDOWN_GRACE_MS / 1000);
+	exit(1);
+}
+
+void daemon_request_exit(void)
+{
+	if (exiting)
+		return;
+	exiting = true;
+	/* No new logins from here on: they proceed without us. */
+	server_finish();
+	users_stop_all();
+	timer_arm(&shutdown_timer, (uint64_t)config.stop_timeout * 1000 + SHUTDOWN_GRACE_MS);
+}
+
+static void signal_event(int fd, uint32_t events, void *data)
+{
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			supervisor_reap();
+			break;
+		case SIGHUP: {
+			char err[512];
+			daemon_reload(err, sizeof(err));
+			break;
+		}
+		case SIGTERM:
+		case SIGINT:
+			log_info("%s: stopping every manager", strsignal((int)si.ssi_signo));
+			daemon_request_exit();
+			break;
+		}
+	}
+}
+
+static void raise_fd_limit(void)
+{
+	/* Every session holds a pidfd: use what the hard limit allows. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: dinit-userservd [-c CONFIG] [--ready-fd FD] [--check-config]\n"
+		"\n"
+		"Give every logged-in user a supervised service manager.\n"
+		"\n"
+		"  -c, --config FILE   configuration file (default %s)\n"
+		"      --check-config  validate the configuration, print it, and exit\n"
+		"      --ready-fd FD   write a line to FD once the control socket listens\n"
+		"  -h, --help          show this help\n"
+		"  -V, --version       show the version\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT stop every manager and exit; SIGHUP reloads the config.\n",
+		DUS_DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"ready-fd", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	bool check_only = false;
+	int ready_fd = -1;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			config_explicit = true;
+			break;
+		case 'k':
+			check_only = true;
+			break;
+		case 'r': {
+			char *end;
+			long fd = strtol(optarg, &end, 10);
+			if (*end || fd < 0 || fd > 1 << 20) {
+				fprintf(stderr, "dinit-userservd: bad --ready-fd '%s'\n", optarg);
+				return 2;
+			}
+			ready_fd = (int)fd;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("dinit-userservd %s\n", DUS_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	char err[1024];
+	if (config_read(&config, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dinit-userservd: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		config_dump(&config, stdout);
+		return 0;
+	}
+	log_init("dinit-userservd", config.syslog, config.debug);
+	if (geteuid() != 0)
+		log_warn("not running as root: managers cannot be started as other users");
+	raise_fd_limit();
+	umask(022);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+		log_err("sigprocmask: %s", strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	if (mkdir(config.state_dir, 0755) < 0 && errno != EEXIST) {
+		log_err("cannot create state_dir %s: %s", config.state_dir, strerror(errno));
+		return 1;
+	}
+	if (poller_init() < 0 || !poller_add_fd(sfd, EPOLLIN, signal_event, NULL) ||
+		supervisor_init() < 0 || users_init() < 0)
+		return 1;
+	usergroup_init(config.use_cgroups);
+	timer_init(&shutdown_timer, shutdown_expired, NULL);
+	if (server_init(config.socket_path) < 0)
+		return 1;
+	log_info("listening on %s (backend %s)", config.socket_path, config.backend);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "ready\n", 6) != 6)
+			log_warn("--ready-fd %d: %s", ready_fd, strerror(errno));
+		close(ready_fd);
+	}
+
+	while (!exiting || supervisor_running() > 0) {
+		if (poller_dispatch() < 0)
+			return 1;
+	}
+	log_info("every manager stopped: exiting");
+	users_finish();
+	supervisor_finish();
+	poller_finish();
+	close(sfd);
+	return 0;
+}

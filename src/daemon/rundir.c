@@ -1,0 +1,177 @@
+#include "rundir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int rundir_expand(const char *tmpl, uid_t uid, gid_t gid, const char *name,
+	char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (const char *p = tmpl; *p; p++) {
+		char piece[64];
+		const char *add = piece;
+		if (*p != '%') {
+			piece[0] = *p;
+			piece[1] = '\0';
+		} else {
+			switch (*++p) {
+			case 'u': snprintf(piece, sizeof(piece), "%u", (unsigned)uid); break;
+			case 'g': snprintf(piece, sizeof(piece), "%u", (unsigned)gid); break;
+			case 'n': add = name; break;
+			case '%': strcpy(piece, "%"); break;
+			default: return -1;
+			}
+		}
+		size_t n = strlen(add);
+		if (o + n >= outlen)
+			return -1;
+		memcpy(out + o, add, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* mkdir -p for the parents of path, root-owned 0755. */
+static int make_parents(const char *path)
+{
+	char dir[4096];
+	if (strlen(path) >= sizeof(dir))
+		return -1;
+	strcpy(dir, path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+int rundir_create(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	if (path[0] != '/') {
+		snprintf(err, errlen, "runtime directory '%s' is not absolute", path);
+		return -1;
+	}
+	if (make_parents(path) < 0) {
+		snprintf(err, errlen, "cannot create the parents of %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (mkdir(path, 0700) == 0) {
+		/* Fresh: ours to hand over. chown through an fd so nothing planted
+		 * at that name in between can redirect it. */
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, 0700) < 0) {
+			snprintf(err, errlen, "cannot hand %s to uid %u: %s", path, (unsigned)uid,
+				strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		return 0;
+	}
+	if (errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Already there (an earlier session, or left behind): accept it only if
+	 * it is already exactly what we would have made; never "fix" it. */
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		snprintf(err, errlen, "cannot inspect %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & 07777) != 0700) {
+		snprintf(err, errlen, "refusing to use %s: it exists and is not a 0700 directory "
+			"owned by uid %u", path, (unsigned)uid);
+		return -1;
+	}
+	return 0;
+}
+
+/* Empty the directory dfd (on device dev). Returns 0 when everything that
+ * could be removed was; entries on another filesystem are left in place. */
+static int remove_contents(int dfd, dev_t dev, int depth)
+{
+	if (depth > 128) {
+		errno = ELOOP;
+		return -1;
+	}
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -1;
+	}
+	int ret = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = -1;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (st.st_dev != dev) { /* a mount point: never descend */
+				ret = -1;
+				continue;
+			}
+			int sub = openat(dirfd(d), e->d_name,
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				ret = -1;
+				continue;
+			}
+			/* A bind mount of a directory from the same filesystem shows
+			 * the same st_dev: compare the opened fd's mount, too. */
+			struct stat sst;
+			if (fstat(sub, &sst) < 0 || sst.st_dev != dev || sst.st_ino != st.st_ino) {
+				close(sub);
+				ret = -1;
+				continue;
+			}
+			if (remove_contents(sub, dev, depth + 1) < 0)
+				ret = -1;
+			if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
+				ret = -1;
+		} else if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
+			ret = -1;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+int rundir_remove(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_err("cannot open %s for removal: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	int r = remove_contents(fd, st.st_dev, 0);
+	if (rmdir(path) < 0 && errno != ENOENT) {
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return r;
+}

@@ -1,0 +1,22 @@
+/*
+ * XDG_RUNTIME_DIR management. The directory is created 0700 owned by the
+ * user under a root-owned 0755 parent; removal works below an O_NOFOLLOW
+ * directory fd with unlinkat, never follows a symlink and never descends
+ * into another filesystem (a mount point inside is left alone).
+ */
+#ifndef DUS_RUNDIR_H
+#define DUS_RUNDIR_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Expand %u %g %n %% in tmpl. 0, or -1 if it does not fit or is invalid. */
+int rundir_expand(const char *tmpl, uid_t uid, gid_t gid, const char *name,
+	char *out, size_t outlen);
+/* Create path for the user, or accept an existing directory that already is
+ * exactly that (owned by uid, mode 0700, not a symlink). -1 with err set. */
+int rundir_create(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen);
+/* Remove path and everything in it on its own filesystem. 0 or -1. */
+int rundir_remove(const char *path);
+
+#endif

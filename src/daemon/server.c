@@ -1,0 +1,600 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "hmap.h"
+#include "log.h"
+#include "poller.h"
+#include "proto.h"
+#include "user.h"
+
+#define REQUEST_DEADLINE_MS 5000      /* a client must send its request within */
+#define WAIT_GRACE_MS 5000            /* beyond login_timeout for a waiting login */
+#define OUTQ_MAX_BYTES (8u << 20)     /* a client that reads nothing is dropped */
+#define ROOT_CONNECTIONS_MAX 4096     /* root is exempt from max_connections, not unbounded */
+
+struct packet {
+	struct packet *next;
+	size_t len;
+	unsigned char data[];
+};
+
+struct client {
+	int fd;
+	struct poller_fd *src;
+	uid_t uid;
+	pid_t pid;
+	struct timer deadline;
+	struct packet *out_head, *out_tail;
+	size_t out_bytes;
+	struct session *waiting; /* the session whose readiness this login awaits */
+	bool closing;            /* drop once the output queue is flushed */
+	struct client *prev, *next;
+};
+
+/* Connections per uid, to bound what one unprivileged user can hold. */
+struct uid_count {
+	struct hmap_node node;
+	unsigned count;
+};
+
+static int listen_fd = -1;
+static struct poller_fd *listen_src;
+static int reserve_fd = -1; /* given up to accept-and-drop when fds run out */
+static struct client *clients;
+static unsigned nclients_user, nclients_root;
+static struct hmap uid_counts;
+static char bound_path[PROTO_PATH_SIZE];
+
+static void client_destroy(struct client *c);
+
+static unsigned *uid_count_ref(uid_t uid, bool create)
+{
+	struct hmap_node *n = hmap_find(&uid_counts, uid);
+	if (n)
+		return &container_of(n, struct uid_count, node)->count;
+	if (!create)
+		return NULL;
+	struct uid_count *uc = calloc(1, sizeof(*uc));
+	if (!uc || hmap_insert(&uid_counts, &uc->node, uid) < 0) {
+		free(uc);
+		return NULL;
+	}
+	return &uc->count;
+}
+
+static void uid_count_drop(uid_t uid)
+{
+	struct hmap_node *n = hmap_find(&uid_counts, uid);
+	if (!n)
+		return;
+	struct uid_count *uc = container_of(n, struct uid_count, node);
+	if (--uc->count == 0) {
+		hmap_remove(&uid_counts, n);
+		free(uc);
+	}
+}
+
+static void client_update_events(struct client *c)
+{
+	uint32_t ev = c->out_head ? EPOLLOUT : 0;
+	if (!c->closing)
+		ev |= EPOLLIN;
+	poller_mod_fd(c->src, ev);
+}
+
+/* Write queued packets until the socket would block. -1: client is dead. */
+static int client_flush(struct client *c)
+{
+	while (c->out_head) {
+		struct packet *p = c->out_head;
+		ssize_t n = send(c->fd, p->data, p->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -1;
+		}
+		c->out_head = p->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		c->out_bytes -= p->len;
+		free(p);
+	}
+	if (!c->out_head && c->closing)
+		return -1;
+	client_update_events(c);
+	return 0;
+}
+
+/* Queue one message; it is sent as soon as the socket takes it. */
+static int client_send(struct client *c, const struct proto_msg *msg)
+{
+	unsigned char buf[PROTO_MSG_MAX];
+	ssize_t len = proto_encode(msg, buf, sizeof(buf));
+	if (len < 0) {
+		log_err("cannot encode %s reply", proto_type_name(msg->type));
+		return -1;
+	}
+	if (c->out_bytes + (size_t)len > OUTQ_MAX_BYTES) {
+		log_warn("client pid %d uid %u reads nothing: dropped", (int)c->pid, (unsigned)c->uid);
+		return -1;
+	}
+	struct packet *p = malloc(sizeof(*p) + (size_t)len);
+	if (!p)
+		return -1;
+	p->next = NULL;
+	p->len = (size_t)len;
+	memcpy(p->data, buf, (size_t)len);
+	if (c->out_tail)
+		c->out_tail->next = p;
+	else
+		c->out_head = p;
+	c->out_tail = p;
+	c->out_bytes += (size_t)len;
+	return 0;
+}
+
+static int client_send_result(struct client *c, int code, const char *message)
+{
+	struct proto_msg m = {.type = PROTO_RESULT};
+	m.u.result.code = code;
+	proto_strlcpy(m.u.result.message, message, sizeof(m.u.result.message));
+	return client_send(c, &m);
+}
+
+struct list_ctx {
+	struct client *c;
+	int err;
+};
+
+static void list_one_user(struct user *u, void *data)
+{
+	struct list_ctx *ctx = data;
+	struct proto_msg m = {.type = PROTO_USER_INFO};
+	user_fill_info(u, &m.u.user);
+	if (!ctx->err && client_send(ctx->c, &m) < 0)
+		ctx->err = -1;
+}
+
+static void list_one_session(struct session *s, void *data)
+{
+	struct list_ctx *ctx = data;
+	struct proto_msg m = {.type = PROTO_SESSION_INFO};
+	session_fill_info(s, &m.u.session);
+	if (!ctx->err && client_send(ctx->c, &m) < 0)
+		ctx->err = -1;
+}
+
+static int send_end(struct client *c)
+{
+	struct proto_msg m = {.type = PROTO_END};
+	return client_send(c, &m);
+}
+
+static int handle_open(struct client *c, const struct proto_open_session *req)
+{
+	if (c->uid != 0) {
+		log_warn("uid %u (pid %d) tried to open a session for '%s': refused",
+			(unsigned)c->uid, (int)c->pid, req->user);
+		return client_send_result(c, EPERM, "permission denied: only root may open sessions");
+	}
+	if (c->waiting)
+		return client_send_result(c, EBUSY, "this connection already waits for a session");
+	char err[PROTO_TEXT_SIZE];
+	bool ready = false;
+	struct proto_msg m = {.type = PROTO_OPEN_REPLY};
+	struct session *s = NULL;
+	int r = session_open(req, c->pid, &s, &ready, err, sizeof(err));
+	if (r < 0) {
+		if (s) /* tracked, so that the module closes it */
+			session_fill_reply(s, &m.u.open_reply);
+		m.u.open_reply.status = PROTO_OPEN_FAILED;
+		m.u.open_reply.dbus_address[0] = '\0';
+		proto_strlcpy(m.u.open_reply.message, err, sizeof(m.u.open_reply.message));
+		return client_send(c, &m);
+	}
+	if (!s) { /* not tracked: nothing to wait for, nothing to close */
+		m.u.open_reply.status = PROTO_OPEN_READY;
+		return client_send(c, &m);
+	}
+	session_fill_reply(s, &m.u.open_reply);
+	if (ready) {
+		m.u.open_reply.status = PROTO_OPEN_READY;
+		return client_send(c, &m);
+	}
+	const struct config *cfg = daemon_config();
+	m.u.open_reply.status = PROTO_OPEN_WAIT;
+	m.u.open_reply.timeout_ms = cfg->login_timeout * 1000u;
+	m.u.open_reply.dbus_address[0] = '\0'; /* only once ready */
+	s->waiter = c;
+	c->waiting = s;
+	timer_arm(&c->deadline, (uint64_t)cfg->login_timeout * 1000 + WAIT_GRACE_MS);
+	return client_send(c, &m);
+}
+
+static int handle_close(struct client *c, const struct proto_close_session *req)
+{
+	if (c->uid != 0)
+		return client_send_result(c, EPERM, "permission denied: only root may close sessions");
+	struct session *s = session_find(req->session_id);
+	if (!s)
+		return client_send_result(c, ENOENT, "no such session");
+	session_close(s, "closed by the PAM module");
+	return client_send_result(c, 0, "session closed");
+}
+
+static int handle_status(struct client *c, const struct proto_status *req)
+{
+	struct user *u = user_find_by_arg(req->user);
+	if (!u) {
+		char msg[PROTO_TEXT_SIZE];
+		snprintf(msg, sizeof(msg), "user '%.64s' has no sessions and no manager", req->user);
+		return client_send_result(c, ENOENT, msg);
+	}
+	struct proto_msg m = {.type = PROTO_USER_INFO};
+	user_fill_info(u, &m.u.user);
+	if (client_send(c, &m) < 0)
+		return -1;
+	struct list_ctx ctx = {.c = c};
+	for (struct session *s = u->sessions; s; s = s->next)
+		list_one_session(s, &ctx);
+	return ctx.err ? -1 : send_end(c);
+}
+
+static int handle_control(struct client *c, const struct proto_control *req)
+{
+	if (c->uid != 0)
+		return client_send_result(c, EPERM, "permission denied: changing state needs root");
+	char err[PROTO_TEXT_SIZE] = "";
+	int code = 0;
+	switch (req->op) {
+	case PROTO_CTL_RELOAD:
+		if (daemon_reload(err, sizeof(err)) < 0)
+			return client_send_result(c, EINVAL, err);
+		return client_send_result(c, 0, "configuration reloaded");
+	case PROTO_CTL_STOP_USER:
+	case PROTO_CTL_RESTART_USER: {
+		struct user *u = user_find_by_arg(req->user);
+		if (!u) {
+			snprintf(err, sizeof(err), "user '%.64s' has no sessions and no manager", req->user);
+			return client_send_result(c, ENOENT, err);
+		}
+		if (req->op == PROTO_CTL_STOP_USER)
+			code = user_stop(u, err, sizeof(err));
+		else
+			code = user_restart(u, err, sizeof(err));
+		return client_send_result(c, code, err);
+	}
+	default:
+		return client_send_result(c, ENOSYS, "not supported by this daemon yet");
+	}
+}
+
+static int client_handle(struct client *c, const struct proto_msg *msg)
+{
+	struct list_ctx ctx = {.c = c};
+	switch (msg->type) {
+	case PROTO_OPEN_SESSION:
+		return handle_open(c, &msg->u.open);
+	case PROTO_CLOSE_SESSION:
+		return handle_close(c, &msg->u.close);
+	case PROTO_LIST_USERS:
+		users_foreach(list_one_user, &ctx);
+		return ctx.err ? -1 : send_end(c);
+	case PROTO_LIST_SESSIONS:
+		sessions_foreach(list_one_session, &ctx);
+		return ctx.err ? -1 : send_end(c);
+	case PROTO_STATUS:
+		return handle_status(c, &msg->u.status);
+	case PROTO_CONTROL:
+		return handle_control(c, &msg->u.control);
+	default:
+		return client_send_result(c, EPROTO, "unexpected message type");
+	}
+}
+
+static void client_read(struct client *c)
+{
+	unsigned char buf[PROTO_MSG_MAX + 1];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		client_destroy(c);
+		return;
+	}
+	if (n == 0) { /* peer closed (or sent an empty packet, equally invalid) */
+		client_destroy(c);
+		return;
+	}
+	struct proto_msg msg;
+	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > PROTO_MSG_MAX ||
+		proto_decode(buf, (size_t)n, &msg) < 0) {
+		log_debug("malformed packet (%zd bytes) from pid %d uid %u: dropping the connection",
+			n, (int)c->pid, (unsigned)c->uid);
+		client_send_result(c, EPROTO, "malformed request");
+		c->closing = true;
+		if (client_flush(c) < 0)
+			client_destroy(c);
+		return;
+	}
+	if (client_handle(c, &msg) < 0) {
+		client_destroy(c);
+		return;
+	}
+	if (!c->waiting)
+		timer_arm(&c->deadline, REQUEST_DEADLINE_MS);
+	if (client_flush(c) < 0)
+		client_destroy(c);
+}
+
+static void client_event(int fd, uint32_t events, void *data)
+{
+	struct client *c = data;
+	if (events & EPOLLOUT) {
+		if (client_flush(c) < 0) {
+			client_destroy(c);
+			return;
+		}
+	}
+	if (events & EPOLLIN) {
+		client_read(c);
+		return;
+	}
+	if (events & (EPOLLHUP | EPOLLERR))
+		client_destroy(c);
+}
+
+static void client_expired(struct timer *t, void *data)
+{
+	struct client *c = data;
+	log_debug("client pid %d uid %u: deadline passed, closing", (int)c->pid, (unsigned)c->uid);
+	client_destroy(c);
+}
+
+static void client_destroy(struct client *c)
+{
+	if (c->waiting)
+		c->waiting->waiter = NULL;
+	timer_disarm(&c->deadline);
+	poller_remove_fd(c->src);
+	close(c->fd);
+	while (c->out_head) {
+		struct packet *p = c->out_head;
+		c->out_head = p->next;
+		free(p);
+	}
+	if (c->uid == 0) {
+		nclients_root--;
+	} else {
+		nclients_user--;
+		uid_count_drop(c->uid);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+/* Whether one more connection from uid fits the limits; counts it if so. */
+static bool connection_admit(uid_t uid)
+{
+	const struct config *cfg = daemon_config();
+	if (uid == 0) {
+		if (nclients_root >= ROOT_CONNECTIONS_MAX)
+			return false;
+		nclients_root++;
+		return true;
+	}
+	if (nclients_user >= cfg->max_connections)
+		return false;
+	unsigned *count = uid_count_ref(uid, true);
+	if (!count || *count >= cfg->max_connections_per_uid) {
+		if (count && *count == 0)
+			uid_count_drop(uid);
+		return false;
+	}
+	(*count)++;
+	nclients_user++;
+	return true;
+}
+
+/* Accept and admit or drop one connection. false: nothing more to accept now. */
+static bool accept_one(void)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE) {
+			/* Out of fds: free the reserve to accept and drop the
+			 * connection, so the listen socket does not stay readable
+			 * (a busy loop) while nothing can be served. */
+			log_warn("out of file descriptors: dropping a connection");
+			if (reserve_fd >= 0) {
+				close(reserve_fd);
+				int drop = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+				if (drop >= 0)
+					close(drop);
+				reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			}
+			return true;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			return true;
+		if (errno != EAGAIN)
+			log_err("accept4: %s", strerror(errno));
+		return false;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_err("SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return true;
+	}
+	if (!connection_admit(cred.uid)) {
+		log_debug("connection from uid %u pid %d refused: limit reached",
+			(unsigned)cred.uid, (int)cred.pid);
+		close(fd);
+		return true;
+	}
+	struct client *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->fd = fd;
+		c->uid = cred.uid;
+		c->pid = cred.pid;
+		timer_init(&c->deadline, client_expired, c);
+		c->src = poller_add_fd(fd, EPOLLIN, client_event, c);
+	}
+	if (!c || !c->src || timer_arm(&c->deadline, REQUEST_DEADLINE_MS) < 0) {
+		if (c && c->src)
+			poller_remove_fd(c->src);
+		free(c);
+		close(fd);
+		if (cred.uid == 0) {
+			nclients_root--;
+		} else {
+			nclients_user--;
+			uid_count_drop(cred.uid);
+		}
+		return true;
+	}
+	c->next = clients;
+	if (clients)
+		clients->prev = c;
+	clients = c;
+	return true;
+}
+
+static void listen_event(int fd, uint32_t events, void *data)
+{
+	/* Bounded: one batch per wakeup keeps other work from starving. */
+	for (int i = 0; i < 32 && accept_one(); i++)
+		;
+}
+
+static int make_parent_dir(const char *path)
+{
+	char dir[PROTO_PATH_SIZE];
+	proto_strlcpy(dir, path, sizeof(dir));
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int server_init(const char *socket_path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(socket_path) >= sizeof(addr.sun_path)) {
+		log_err("socket_path too long: %s", socket_path);
+		return -1;
+	}
+	strcpy(addr.sun_path, socket_path);
+	if (make_parent_dir(socket_path) < 0) {
+		log_err("cannot create the directory of %s: %s", socket_path, strerror(errno));
+		return -1;
+	}
+	listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (listen_fd < 0) {
+		log_err("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (unlink(socket_path) < 0 && errno != ENOENT) {
+		log_err("unlink %s: %s", socket_path, strerror(errno));
+		return -1;
+	}
+	/* Anyone may connect (reading state is open); what a peer may do is
+	 * decided per request from SO_PEERCRED. */
+	mode_t old = umask(0111);
+	int r = bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old);
+	if (r < 0) {
+		log_err("bind %s: %s", socket_path, strerror(errno));
+		return -1;
+	}
+	proto_strlcpy(bound_path, socket_path, sizeof(bound_path));
+	if (listen(listen_fd, 128) < 0) {
+		log_err("listen: %s", strerror(errno));
+		return -1;
+	}
+	reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	listen_src = poller_add_fd(listen_fd, EPOLLIN, listen_event, NULL);
+	return listen_src ? 0 : -1;
+}
+
+void server_finish(void)
+{
+	while (clients)
+		client_destroy(clients);
+	if (listen_src)
+		poller_remove_fd(listen_src);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	if (bound_path[0])
+		unlink(bound_path);
+	if (reserve_fd >= 0)
+		close(reserve_fd);
+	listen_fd = reserve_fd = -1;
+	listen_src = NULL;
+	size_t i;
+	struct hmap_node *n = hmap_first(&uid_counts, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&uid_counts, n, &i);
+		hmap_remove(&uid_counts, n);
+		free(container_of(n, struct uid_count, node));
+		n = next;
+	}
+	hmap_free(&uid_counts);
+}
+
+void server_release_waiter(struct session *s, bool ok, const char *message)
+{
+	struct client *c = s->waiter;
+	if (!c)
+		return;
+	s->waiter = NULL;
+	c->waiting = NULL;
+	struct proto_msg m = {.type = PROTO_OPEN_REPLY};
+	session_fill_reply(s, &m.u.open_reply);
+	m.u.open_reply.status = ok ? PROTO_OPEN_READY : PROTO_OPEN_FAILED;
+	if (!ok)
+		m.u.open_reply.dbus_address[0] = '\0';
+	proto_strlcpy(m.u.open_reply.message, message ? message : "", sizeof(m.u.open_reply.message));
+	timer_arm(&c->deadline, REQUEST_DEADLINE_MS);
+	if (client_send(c, &m) < 0 || client_flush(c) < 0)
+		client_destroy(c);
+}
+
+void server_forget_waiter(struct session *s)
+{
+	if (s->waiter) {
+		s->waiter->waiting = NULL;
+		s->waiter = NULL;
+	}
+}

@@ -1,0 +1,21 @@
+/*
+ * The control socket and its clients. Every client has a deadline, a bounded
+ * output queue and is never written to with a blocking call; connections are
+ * limited in total and per uid (root exempt from the per-uid limit).
+ */
+#ifndef DUS_SERVER_H
+#define DUS_SERVER_H
+
+#include <stdbool.h>
+
+struct session;
+
+int server_init(const char *socket_path);
+void server_finish(void);
+
+/* Tell the login waiting on s (if any) that its manager is ready (ok) or not. */
+void server_release_waiter(struct session *s, bool ok, const char *message);
+/* The session is gone: forget its waiter without answering. */
+void server_forget_waiter(struct session *s);
+
+#endif

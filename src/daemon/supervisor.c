@@ -1,0 +1,575 @@
+#include "supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "daemon.h"
+#include "log.h"
+#include "user.h"
+#include "usergroup.h"
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 30000
+#define STABLE_MS 60000 /* up this long: earlier failures are forgiven */
+#define ENV_MAX (16 + CONFIG_ENV_MAX + BACKEND_ENV_MAX)
+
+static struct hmap children; /* struct child by pid */
+static unsigned nmanagers;   /* manager processes alive */
+
+static void manager_spawn(struct user *u);
+
+const char *manager_state_name(enum manager_state state)
+{
+	switch (state) {
+	case MANAGER_STOPPED: return "stopped";
+	case MANAGER_STARTING: return "starting";
+	case MANAGER_READY: return "ready";
+	case MANAGER_BACKOFF: return "waiting";
+	case MANAGER_STOPPING: return "stopping";
+	case MANAGER_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+static void manager_set_state(struct manager *mgr, enum manager_state state)
+{
+	mgr->state = state;
+	mgr->since = time(NULL);
+}
+
+int supervisor_init(void)
+{
+	/* Processes a manager double-forks stay in our tree, so that they can be
+	 * found and killed at the stop, and are reaped by us. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		log_err("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void supervisor_finish(void)
+{
+	hmap_free(&children);
+}
+
+unsigned supervisor_running(void)
+{
+	return nmanagers;
+}
+
+static void manager_timer(struct timer *t, void *data);
+
+void manager_init(struct manager *mgr, struct user *user)
+{
+	memset(mgr, 0, sizeof(*mgr));
+	mgr->state = MANAGER_STOPPED;
+	mgr->since = time(NULL);
+	mgr->ready_fd = mgr->ready_keep_fd = -1;
+	mgr->proc.user = mgr->waiter.user = user;
+	mgr->waiter.waiter = true;
+	timer_init(&mgr->timer, manager_timer, user);
+}
+
+static void ready_close(struct manager *mgr)
+{
+	if (mgr->ready_src)
+		poller_remove_fd(mgr->ready_src);
+	mgr->ready_src = NULL;
+	if (mgr->ready_fd >= 0)
+		close(mgr->ready_fd);
+	if (mgr->ready_keep_fd >= 0)
+		close(mgr->ready_keep_fd);
+	mgr->ready_fd = mgr->ready_keep_fd = -1;
+}
+
+static void child_forget(struct child *c)
+{
+	if (c->pid) {
+		hmap_remove(&children, &c->node);
+		c->pid = 0;
+	}
+}
+
+static void manager_became_ready(struct user *u)
+{
+	struct manager *mgr = &u->mgr;
+	ready_close(mgr);
+	manager_set_state(mgr, MANAGER_READY);
+	user_manager_ready(u);
+}
+
+static void ready_fifo_event(int fd, uint32_t events, void *data)
+{
+	struct user *u = data;
+	char buf[64];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n > 0 && u->mgr.state == MANAGER_STARTING)
+		manager_became_ready(u);
+}
+
+/* execve needs a path: look name up in the PATH the manager will get. */
+static int resolve_exec(const char *name, const char *path_env, char *out, size_t len)
+{
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK);
+	}
+	const char *p = path_env;
+	while (p && *p) {
+		size_t n = strcspn(p, ":");
+		if (n && snprintf(out, len, "%.*s/%s", (int)n, p, name) < (int)len &&
+			access(out, X_OK) == 0)
+			return 0;
+		p += n + (p[n] == ':');
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+/* In the child: become the user, with nothing of the daemon left, and exec. */
+static void child_exec(const struct user *u, const char *path, char *const argv[],
+	char *const envp[], int cgroup_fd)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0)
+		_exit(126);
+	if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1)
+		_exit(126);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		_exit(126);
+	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
+		_exit(126);
+	/* Verify: the ids must stick, and root must not be regainable. */
+	if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid ||
+		getegid() != u->gid || (u->uid != 0 && setuid(0) == 0))
+		_exit(126);
+	if (chdir(u->home) < 0 && chdir("/") < 0)
+		_exit(126);
+	if (close_range(3, ~0U, 0) < 0)
+		_exit(126);
+	execve(path, argv, envp);
+	_exit(127);
+}
+
+struct spawn_env {
+	char *vars[ENV_MAX + 1];
+	char store[ENV_MAX][PROTO_PATH_SIZE + 64];
+	unsigned n;
+	const char *path; /* the PATH value */
+};
+
+static void env_set(struct spawn_env *e, const char *name, const char *value)
+{
+	size_t nl = strlen(name);
+	unsigned i;
+	for (i = 0; i < e->n; i++) /* later settings replace earlier ones */
+		if (!strncmp(e->vars[i], name, nl) && e->vars[i][nl] == '=')
+			break;
+	if (i == ENV_MAX)
+		return;
+	snprintf(e->store[i], sizeof(e->store[i]), "%s=%s", name, value);
+	e->vars[i] = e->store[i];
+	if (i == e->n)
+		e->vars[++e->n] = NULL;
+	if (!strcmp(name, "PATH"))
+		e->path = e->store[i] + 5;
+}
+
+static void env_put(struct spawn_env *e, const char *assignment)
+{
+	char name[128];
+	size_t nl = strcspn(assignment, "=");
+	if (!assignment[nl] || nl >= sizeof(name))
+		return;
+	memcpy(name, assignment, nl);
+	name[nl] = '\0';
+	env_set(e, name, assignment + nl + 1);
+}
+
+static void env_build(struct spawn_env *e, const struct user *u, const struct backend_plan *plan,
+	const char *ready_fifo)
+{
+	const struct config *cfg = daemon_config();
+	e->n = 0;
+	e->vars[0] = NULL;
+	env_set(e, "HOME", u->home);
+	env_set(e, "USER", u->name);
+	env_set(e, "LOGNAME", u->name);
+	env_set(e, "SHELL", u->shell);
+	env_set(e, "PATH", "/usr/local/bin:/usr/bin:/bin");
+	if (u->rundir[0]) {
+		env_set(e, "XDG_RUNTIME_DIR", u->rundir);
+		if (cfg->export_dbus_address) {
+			char addr[PROTO_PATH_SIZE + 16];
+			snprintf(addr, sizeof(addr), "unix:path=%s/bus", u->rundir);
+			env_set(e, "DBUS_SESSION_BUS_ADDRESS", addr);
+		}
+	}
+	for (unsigned i = 0; i < cfg->n_manager_env; i++)
+		env_put(e, cfg->manager_env[i]);
+	for (unsigned i = 0; i < BACKEND_ENV_MAX && plan->env[i]; i++)
+		env_put(e, plan->env[i]);
+	if (ready_fifo)
+		env_set(e, "DINIT_USERSERVD_READY", ready_fifo);
+}
+
+/* Fork and exec argv as the user. Returns the pid, or -1 with err set. */
+static pid_t spawn_as_user(const struct user *u, char *const argv[], const struct spawn_env *env,
+	int cgroup_fd, char *err, size_t errlen)
+{
+	char path[PROTO_PATH_SIZE];
+	if (resolve_exec(argv[0], env->path, path, sizeof(path)) < 0) {
+		snprintf(err, errlen, "cannot execute %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0)
+		child_exec(u, path, argv, env->vars, cgroup_fd);
+	return pid;
+}
+
+static int make_dirs(const char *path)
+{
+	char dir[PROTO_PATH_SIZE];
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(dir, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The readiness FIFO: the user may write it, nobody else may open it. */
+static int ready_fifo_open(struct user *u, const char *path, char *err, size_t errlen)
+{
+	struct manager *mgr = &u->mgr;
+	if (unlink(path) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (mkfifo(path, 0600) < 0 || lchown(path, u->uid, u->gid) < 0) {
+		snprintf(err, errlen, "mkfifo %s: %s", path, strerror(errno));
+		return -1;
+	}
+	mgr->ready_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	/* Holding a write end ourselves: no EOF/EPOLLHUP storm before the
+	 * manager opens it, or after it closes it. */
+	mgr->ready_keep_fd = mgr->ready_fd < 0 ? -1 : open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (mgr->ready_keep_fd < 0) {
+		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+		ready_close(mgr);
+		return -1;
+	}
+	mgr->ready_src = poller_add_fd(mgr->ready_fd, EPOLLIN, ready_fifo_event, u);
+	if (!mgr->ready_src) {
+		snprintf(err, errlen, "cannot watch %s", path);
+		ready_close(mgr);
+		return -1;
+	}
+	return 0;
+}
+
+/* The start failed before anything ran: no restart will fix a bad plan. */
+static void manager_fail_now(struct user *u, const char *why)
+{
+	struct manager *mgr = &u->mgr;
+	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "%s", why);
+	log_err("cannot start the manager of %s: %s", u->name, why);
+	ready_close(mgr);
+	manager_set_state(mgr, MANAGER_FAILED);
+	user_manager_failed(u, why); /* may free u */
+}
+
+static void manager_spawn(struct user *u)
+{
+	const struct config *cfg = daemon_config();
+	struct manager *mgr = &u->mgr;
+	char err[PROTO_TEXT_SIZE];
+	char user_dir[PROTO_PATH_SIZE], fifo[PROTO_PATH_SIZE + 16];
+	if (snprintf(user_dir, sizeof(user_dir), "%s/users/%u", cfg->state_dir,
+		    (unsigned)u->uid) >= (int)sizeof(user_dir)) {
+		manager_fail_now(u, "state_dir is too long");
+		return;
+	}
+	snprintf(fifo, sizeof(fifo), "%s/ready", user_dir);
+	snprintf(mgr->backend, sizeof(mgr->backend), "%s", cfg->backend);
+	if (make_dirs(user_dir) < 0) {
+		snprintf(err, sizeof(err), "cannot create %s: %s", user_dir, strerror(errno));
+		manager_fail_now(u, err);
+		return;
+	}
+	struct backend_user bu = {
+		.uid = u->uid, .gid = u->gid, .name = u->name, .home = u->home,
+		.rundir = u->rundir, .user_dir = user_dir, .ready_fifo = fifo,
+	};
+	struct backend_plan *plan = calloc(1, sizeof(*plan));
+	if (!plan) {
+		manager_fail_now(u, "out of memory");
+		return;
+	}
+	if (backend_prepare(cfg, &bu, plan, err, sizeof(err)) < 0) {
+		free(plan);
+		manager_fail_now(u, err);
+		return;
+	}
+	mgr->stop_signal = plan->stop_signal ? plan->stop_signal : SIGTERM;
+	if (!plan->argv[0]) { /* backend none: nothing to run */
+		free(plan);
+		manager_set_state(mgr, MANAGER_READY);
+		user_manager_ready(u);
+		return;
+	}
+	if (plan->ready == BACKEND_READY_FIFO && ready_fifo_open(u, fifo, err, sizeof(err)) < 0) {
+		free(plan);
+		manager_fail_now(u, err);
+		return;
+	}
+	struct spawn_env *env = malloc(sizeof(*env));
+	if (!env) {
+		free(plan);
+		manager_fail_now(u, "out of memory");
+		return;
+	}
+	env_build(env, u, plan, plan->ready == BACKEND_READY_FIFO ? fifo : NULL);
+	/* Leftovers of an earlier run (a crashed manager's children) must not
+	 * meet the new manager. */
+	usergroup_kill(u->uid);
+	int cgroup_fd = usergroup_prepare(u->uid);
+	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, err, sizeof(err));
+	pid_t wpid = 0;
+	if (pid > 0 && plan->ready == BACKEND_READY_WAITER) {
+		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, err, sizeof(err));
+		if (wpid < 0) {
+			kill(pid, SIGKILL);
+			log_err("readiness waiter of %s: %s", u->name, err);
+		}
+	}
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
+	free(env);
+	enum backend_ready ready = plan->ready;
+	free(plan);
+	if (pid < 0) {
+		manager_fail_now(u, err);
+		return;
+	}
+	mgr->proc.pid = pid;
+	hmap_insert(&children, &mgr->proc.node, (uint64_t)pid);
+	nmanagers++;
+	if (wpid > 0) {
+		mgr->waiter.pid = wpid;
+		hmap_insert(&children, &mgr->waiter.node, (uint64_t)wpid);
+	}
+	mgr->started_ms = monotonic_ms();
+	manager_set_state(mgr, MANAGER_STARTING);
+	log_info("started the manager of %s (backend %s): pid %d", u->name, mgr->backend, (int)pid);
+	if (ready == BACKEND_READY_NONE)
+		manager_became_ready(u);
+}
+
+void manager_start(struct user *u)
+{
+	struct manager *mgr = &u->mgr;
+	switch (mgr->state) {
+	case MANAGER_FAILED: /* a new login tries again, from scratch */
+		mgr->window_failures = 0;
+		mgr->backoff_ms = 0;
+		/* fall through */
+	case MANAGER_STOPPED:
+		manager_spawn(u);
+		break;
+	case MANAGER_STOPPING:
+		mgr->restart_after_stop = true;
+		break;
+	default:
+		break;
+	}
+}
+
+void manager_stop(struct user *u)
+{
+	const struct config *cfg = daemon_config();
+	struct manager *mgr = &u->mgr;
+	mgr->restart_after_stop = false;
+	switch (mgr->state) {
+	case MANAGER_STOPPING:
+		return;
+	case MANAGER_STARTING:
+	case MANAGER_READY:
+		if (mgr->proc.pid) {
+			ready_close(mgr);
+			if (mgr->waiter.pid) {
+				kill(mgr->waiter.pid, SIGKILL);
+				child_forget(&mgr->waiter);
+			}
+			log_info("stopping the manager of %s (pid %d)", u->name, (int)mgr->proc.pid);
+			kill(mgr->proc.pid, mgr->stop_signal);
+			manager_set_state(mgr, MANAGER_STOPPING);
+			timer_arm(&mgr->timer, (uint64_t)cfg->stop_timeout * 1000);
+			user_release_waiters(u, false, "the manager is being stopped");
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	timer_disarm(&mgr->timer);
+	manager_set_state(mgr, MANAGER_STOPPED);
+	usergroup_remove(u->uid);
+	user_manager_stopped(u); /* may free u */
+}
+
+static void manager_timer(struct timer *t, void *data)
+{
+	struct user *u = data;
+	struct manager *mgr = &u->mgr;
+	if (mgr->state == MANAGER_BACKOFF) {
+		log_info("restarting the manager of %s", u->name);
+		mgr->restarts++;
+		manager_spawn(u);
+	} else if (mgr->state == MANAGER_STOPPING) {
+		log_warn("the manager of %s did not stop within %u s: killing everything it started",
+			u->name, daemon_config()->stop_timeout);
+		if (mgr->proc.pid)
+			kill(mgr->proc.pid, SIGKILL);
+		usergroup_kill(u->uid);
+	}
+}
+
+static void describe_status(int status, char *out, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status),
+			strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, len, "ended (status 0x%x)", status);
+}
+
+static void waiter_exited(struct user *u, int status)
+{
+	struct manager *mgr = &u->mgr;
+	if (mgr->state != MANAGER_STARTING)
+		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		manager_became_ready(u);
+		return;
+	}
+	char why[128], msg[PROTO_TEXT_SIZE];
+	describe_status(status, why, sizeof(why));
+	snprintf(msg, sizeof(msg), "services of %s did not come up (readiness check %s)",
+		u->name, why);
+	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "%s", msg);
+	/* The manager itself runs: later logins need not wait for this. */
+	manager_set_state(mgr, MANAGER_READY);
+	user_manager_failed(u, msg);
+}
+
+static void manager_exited(struct user *u, int status)
+{
+	const struct config *cfg = daemon_config();
+	struct manager *mgr = &u->mgr;
+	nmanagers--;
+	ready_close(mgr);
+	if (mgr->waiter.pid) {
+		kill(mgr->waiter.pid, SIGKILL);
+		child_forget(&mgr->waiter); /* reaped as an orphan */
+	}
+	/* Whatever the manager left behind goes with it. */
+	int left = usergroup_kill(u->uid);
+	if (left)
+		log_info("killed %d leftover process%s of %s's manager", left, left == 1 ? "" : "es",
+			u->name);
+	char why[128];
+	describe_status(status, why, sizeof(why));
+
+	if (mgr->state == MANAGER_STOPPING) {
+		log_info("the manager of %s stopped (%s)", u->name, why);
+		timer_disarm(&mgr->timer);
+		manager_set_state(mgr, MANAGER_STOPPED);
+		if (mgr->restart_after_stop) {
+			mgr->restart_after_stop = false;
+			manager_spawn(u);
+			return;
+		}
+		usergroup_remove(u->uid);
+		user_manager_stopped(u); /* may free u */
+		return;
+	}
+
+	uint64_t now = monotonic_ms();
+	bool was_starting = mgr->state == MANAGER_STARTING;
+	if (now - mgr->started_ms >= STABLE_MS) {
+		mgr->window_failures = 0;
+		mgr->backoff_ms = 0;
+	}
+	if (!mgr->window_failures || now - mgr->window_start_ms > (uint64_t)cfg->restart_window * 1000) {
+		mgr->window_start_ms = now;
+		mgr->window_failures = 0;
+	}
+	mgr->window_failures++;
+	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "manager %s%s", why,
+		was_starting ? " before it was ready" : "");
+	if (mgr->window_failures >= cfg->restart_limit) {
+		log_err("the manager of %s %s; %u failures within %u s: giving up until the next login",
+			u->name, why, mgr->window_failures, cfg->restart_window);
+		manager_set_state(mgr, MANAGER_FAILED);
+		user_manager_failed(u, mgr->last_failure); /* may free u */
+		return;
+	}
+	mgr->backoff_ms = mgr->backoff_ms ? mgr->backoff_ms * 2 : BACKOFF_FIRST_MS;
+	if (mgr->backoff_ms > BACKOFF_MAX_MS)
+		mgr->backoff_ms = BACKOFF_MAX_MS;
+	log_warn("the manager of %s %s: restarting in %u ms", u->name, why, mgr->backoff_ms);
+	manager_set_state(mgr, MANAGER_BACKOFF);
+	timer_arm(&mgr->timer, mgr->backoff_ms);
+	if (was_starting)
+		user_release_waiters(u, false, mgr->last_failure);
+}
+
+void supervisor_reap(void)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return; /* 0: none left exited; -1 ECHILD: no children */
+		struct hmap_node *n = hmap_find(&children, (uint64_t)pid);
+		if (!n)
+			continue; /* an orphan a manager left to us */
+		struct child *c = container_of(n, struct child, node);
+		struct user *u = c->user;
+		bool waiter = c->waiter;
+		child_forget(c);
+		if (waiter)
+			waiter_exited(u, status);
+		else
+			manager_exited(u, status);
+	}
+}

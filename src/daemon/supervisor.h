@@ -1,0 +1,79 @@
+/*
+ * The supervisor runs one service manager per user: spawns it as the user
+ * (backend plan), watches for readiness, restarts it with exponential backoff
+ * when it dies, gives up after restart_limit failures within restart_window,
+ * and stops it (graceful signal, then SIGKILL of everything it started after
+ * stop_timeout).
+ *
+ * States:  STOPPED --start--> STARTING --ready--> READY
+ *          STARTING/READY --exit--> BACKOFF --timer--> STARTING
+ *                                 \-> FAILED (limit reached)
+ *          STARTING/READY/BACKOFF --stop--> STOPPING --exit--> STOPPED
+ * Every state change is reported to the user module (user_manager_*).
+ */
+#ifndef DUS_SUPERVISOR_H
+#define DUS_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "hmap.h"
+#include "poller.h"
+
+struct user;
+
+enum manager_state {
+	MANAGER_STOPPED,
+	MANAGER_STARTING,
+	MANAGER_READY,
+	MANAGER_BACKOFF,
+	MANAGER_STOPPING,
+	MANAGER_FAILED,
+};
+
+struct child {
+	struct hmap_node node; /* children by pid */
+	pid_t pid;
+	struct user *user;
+	bool waiter; /* the readiness waiter, not the manager */
+};
+
+struct manager {
+	enum manager_state state;
+	struct child proc;        /* manager process; pid 0 when none */
+	struct child waiter;      /* readiness waiter process; pid 0 when none */
+	int ready_fd;             /* FIFO read end while STARTING, else -1 */
+	int ready_keep_fd;        /* our own write end: no EPOLLHUP before the manager opens it */
+	struct poller_fd *ready_src;
+	int stop_signal;
+	struct timer timer;       /* backoff restart, or stop_timeout */
+	bool restart_after_stop;  /* a login arrived while stopping */
+	time_t since;             /* wall clock of the last state change */
+	uint64_t started_ms;      /* monotonic time of the last spawn */
+	uint64_t window_start_ms; /* start of the current failure window */
+	unsigned window_failures;
+	unsigned restarts;        /* total restarts, for status */
+	unsigned backoff_ms;
+	char backend[64];
+	char last_failure[256];
+};
+
+int supervisor_init(void);
+void supervisor_finish(void);
+
+void manager_init(struct manager *mgr, struct user *user);
+/* Start (from STOPPED or FAILED; resets the failure count) or, when stopping,
+ * start again once stopped. No-op when starting, ready or in backoff. */
+void manager_start(struct user *user);
+/* Graceful stop; no-op when already stopped or stopping. */
+void manager_stop(struct user *user);
+const char *manager_state_name(enum manager_state state);
+
+/* Called on SIGCHLD: reap every child that has exited. */
+void supervisor_reap(void);
+/* Number of managers not yet STOPPED/FAILED (used at shutdown). */
+unsigned supervisor_running(void);
+
+#endif

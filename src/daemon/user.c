@@ -1,0 +1,444 @@
+#include "user.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "rundir.h"
+#include "server.h"
+
+static struct hmap users;    /* by uid */
+static struct hmap sessions; /* by id */
+static uint64_t next_session_id = 1;
+
+int users_init(void)
+{
+	/* Session ids are never reused within a boot: start from the clock so a
+	 * restarted daemon does not hand out an id a PAM handle still holds. */
+	next_session_id = (uint64_t)monotonic_ms() << 16 | 1;
+	return 0;
+}
+
+struct user *user_find(uid_t uid)
+{
+	struct hmap_node *n = hmap_find(&users, uid);
+	return n ? container_of(n, struct user, node) : NULL;
+}
+
+struct session *session_find(uint64_t id)
+{
+	struct hmap_node *n = hmap_find(&sessions, id);
+	return n ? container_of(n, struct session, node) : NULL;
+}
+
+struct user *user_find_by_arg(const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long uid = strtoul(arg, &end, 10);
+	if (*arg && !*end && !errno && uid <= (uid_t)-2)
+		return user_find((uid_t)uid);
+	size_t i;
+	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i)) {
+		struct user *u = container_of(n, struct user, node);
+		if (!strcmp(u->name, arg))
+			return u;
+	}
+	return NULL;
+}
+
+static void user_free(struct user *u)
+{
+	log_debug("forgetting user %s (uid %u)", u->name, (unsigned)u->uid);
+	timer_disarm(&u->stop_delay);
+	if (u->rundir_managed && u->rundir[0]) {
+		if (rundir_remove(u->rundir) == 0)
+			log_info("removed %s", u->rundir);
+	}
+	hmap_remove(&users, &u->node);
+	free(u);
+}
+
+/* Drop the user object if nothing needs it any more. */
+static void user_release_if_idle(struct user *u)
+{
+	if (u->nsessions || u->linger)
+		return;
+	if (u->mgr.state != MANAGER_STOPPED && u->mgr.state != MANAGER_FAILED)
+		return;
+	if (u->mgr.state == MANAGER_FAILED) {
+		/* Stay visible in status, but the runtime dir goes now. */
+		if (u->rundir_managed && u->rundir[0] && rundir_remove(u->rundir) == 0)
+			log_info("removed %s", u->rundir);
+		u->rundir_managed = false;
+		u->rundir[0] = '\0';
+		return;
+	}
+	user_free(u);
+}
+
+static void stop_delay_expired(struct timer *t, void *data)
+{
+	struct user *u = data;
+	if (u->nsessions || u->linger)
+		return;
+	log_info("stopping the manager of %s: last session ended", u->name);
+	manager_stop(u); /* may free u */
+}
+
+/* The last session ended: stop after stop_delay, unless lingering. */
+static void user_sessions_gone(struct user *u)
+{
+	if (u->linger)
+		return;
+	unsigned delay = daemon_config()->stop_delay;
+	if (u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_FAILED || delay == 0) {
+		manager_stop(u); /* may free u */
+		return;
+	}
+	timer_arm(&u->stop_delay, (uint64_t)delay * 1000);
+}
+
+static struct user *user_create(const struct passwd *pw)
+{
+	struct user *u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	proto_strlcpy(u->name, pw->pw_name, sizeof(u->name));
+	proto_strlcpy(u->home, pw->pw_dir ? pw->pw_dir : "/", sizeof(u->home));
+	proto_strlcpy(u->shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh",
+		sizeof(u->shell));
+	timer_init(&u->stop_delay, stop_delay_expired, u);
+	manager_init(&u->mgr, u);
+	if (hmap_insert(&users, &u->node, u->uid) < 0) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+static void session_pid_exited(int fd, uint32_t events, void *data)
+{
+	struct session *s = data;
+	log_info("session %llu of %s: login process %d exited",
+		(unsigned long long)s->id, s->user->name, (int)s->pid);
+	session_close(s, "login process exited");
+}
+
+/* Decide this session's runtime dir; create ours when we manage it. */
+static int session_setup_rundir(struct user *u, struct session *s,
+	const struct proto_open_session *req, char *err, size_t errlen)
+{
+	const struct config *cfg = daemon_config();
+	bool preset = req->rundir[0] != '\0';
+	bool manage = !(req->flags & PROTO_OPEN_NORUNDIR) &&
+		(cfg->manage_rundir == CONFIG_RUNDIR_YES ||
+			(cfg->manage_rundir == CONFIG_RUNDIR_AUTO && !preset));
+	if (!manage) {
+		/* Something else manages it (or nothing): the manager uses what
+		 * the first such login had, and we never create or remove it. */
+		if (preset && !u->rundir[0])
+			proto_strlcpy(u->rundir, req->rundir, sizeof(u->rundir));
+		return 0;
+	}
+	if (!u->rundir[0]) {
+		char path[PROTO_PATH_SIZE];
+		if (rundir_expand(cfg->rundir_path, u->uid, u->gid, u->name, path, sizeof(path)) < 0) {
+			snprintf(err, errlen, "rundir_path '%s' does not expand to a path", cfg->rundir_path);
+			return -1;
+		}
+		if (rundir_create(path, u->uid, u->gid, err, errlen) < 0)
+			return -1;
+		proto_strlcpy(u->rundir, path, sizeof(u->rundir));
+		u->rundir_managed = true;
+	}
+	s->export_rundir = u->rundir_managed;
+	return 0;
+}
+
+int session_open(const struct proto_open_session *req, pid_t pid,
+	struct session **out, bool *ready, char *err, size_t errlen)
+{
+	const struct config *cfg = daemon_config();
+	*out = NULL;
+	*ready = true;
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096];
+	int r = getpwnam_r(req->user, &pwbuf, buf, sizeof(buf), &pw);
+	if (!pw) {
+		snprintf(err, errlen, "unknown user '%.64s'%s%s", req->user, r ? ": " : "",
+			r ? strerror(r) : "");
+		log_warn("session refused: %s", err);
+		return -1;
+	}
+	if (pw->pw_uid == 0 && !cfg->root_session) {
+		log_debug("session of root (%s) not tracked: root_session = no", req->service);
+		return 0;
+	}
+	int pidfd = (int)pidfd_open(pid, 0);
+	if (pidfd < 0) {
+		snprintf(err, errlen, "cannot watch login process %d: %s", (int)pid, strerror(errno));
+		log_err("session of %s refused: %s", pw->pw_name, err);
+		return -1;
+	}
+	struct user *u = user_find(pw->pw_uid);
+	bool created = false;
+	if (!u) {
+		u = user_create(pw);
+		created = true;
+	}
+	struct session *s = u ? calloc(1, sizeof(*s)) : NULL;
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->user = u;
+	s->pid = pid;
+	s->pidfd = pidfd;
+	s->flags = req->flags;
+	s->since = time(NULL);
+	proto_strlcpy(s->service, req->service, sizeof(s->service));
+	proto_strlcpy(s->tty, req->tty, sizeof(s->tty));
+	proto_strlcpy(s->rhost, req->rhost, sizeof(s->rhost));
+	if (session_setup_rundir(u, s, req, err, errlen) < 0) {
+		log_err("session of %s refused: %s", u->name, err);
+		goto fail;
+	}
+	s->id = next_session_id++;
+	if (hmap_insert(&sessions, &s->node, s->id) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
+	if (!s->pidfd_src) {
+		hmap_remove(&sessions, &s->node);
+		snprintf(err, errlen, "cannot watch login process %d", (int)pid);
+		goto fail;
+	}
+	s->next = u->sessions;
+	if (u->sessions)
+		u->sessions->prev = s;
+	u->sessions = s;
+	u->nsessions++;
+	timer_disarm(&u->stop_delay); /* a login within stop_delay keeps the manager */
+	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d",
+		(unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
+		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid);
+
+	enum manager_state before = u->mgr.state;
+	manager_start(u);
+	switch (u->mgr.state) {
+	case MANAGER_READY:
+		break;
+	case MANAGER_STARTING:
+	case MANAGER_STOPPING: /* starts again once stopped */
+		*ready = cfg->login_timeout == 0;
+		break;
+	case MANAGER_BACKOFF:
+		if (before == MANAGER_BACKOFF) { /* a restart is already due */
+			*ready = cfg->login_timeout == 0;
+			break;
+		}
+		/* else the start itself failed */
+		/* fall through */
+	default:
+		snprintf(err, errlen, "the service manager of %s failed: %s", u->name,
+			u->mgr.last_failure);
+		*out = s;
+		return -2;
+	}
+	*out = s;
+	return 0;
+fail:
+	free(s);
+	close(pidfd);
+	if (created && u)
+		user_release_if_idle(u);
+	return -1;
+}
+
+void session_close(struct session *s, const char *why)
+{
+	struct user *u = s->user;
+	log_info("session %llu closed: user %s, service %s (%s)", (unsigned long long)s->id,
+		u->name, s->service, why);
+	if (s->waiter) {
+		server_release_waiter(s, false, "session closed while waiting");
+	}
+	poller_remove_fd(s->pidfd_src);
+	close(s->pidfd);
+	hmap_remove(&sessions, &s->node);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		u->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	u->nsessions--;
+	free(s);
+	if (!u->nsessions)
+		user_sessions_gone(u); /* may free u */
+}
+
+void session_fill_reply(const struct session *s, struct proto_open_reply *reply)
+{
+	const struct user *u = s->user;
+	reply->session_id = s->id;
+	if (s->export_rundir)
+		proto_strlcpy(reply->rundir, u->rundir, sizeof(reply->rundir));
+	if (daemon_config()->export_dbus_address && u->rundir[0]) {
+		char bus[PROTO_PATH_SIZE];
+		struct stat st;
+		snprintf(bus, sizeof(bus), "%s/bus", u->rundir);
+		if (lstat(bus, &st) == 0 && S_ISSOCK(st.st_mode))
+			snprintf(reply->dbus_address, sizeof(reply->dbus_address), "unix:path=%s", bus);
+	}
+}
+
+void users_foreach(void (*fn)(struct user *u, void *data), void *data)
+{
+	size_t i;
+	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i))
+		fn(container_of(n, struct user, node), data);
+}
+
+void sessions_foreach(void (*fn)(struct session *s, void *data), void *data)
+{
+	size_t i;
+	for (struct hmap_node *n = hmap_first(&sessions, &i); n; n = hmap_next(&sessions, n, &i))
+		fn(container_of(n, struct session, node), data);
+}
+
+void user_fill_info(const struct user *u, struct proto_user_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->uid = u->uid;
+	info->gid = u->gid;
+	proto_strlcpy(info->name, u->name, sizeof(info->name));
+	proto_strlcpy(info->state, manager_state_name(u->mgr.state), sizeof(info->state));
+	info->manager_pid = u->mgr.proc.pid;
+	proto_strlcpy(info->backend, u->mgr.backend[0] ? u->mgr.backend : daemon_config()->backend,
+		sizeof(info->backend));
+	info->since = (uint64_t)u->mgr.since;
+	info->restarts = u->mgr.restarts;
+	proto_strlcpy(info->last_failure, u->mgr.last_failure, sizeof(info->last_failure));
+	proto_strlcpy(info->rundir, u->rundir, sizeof(info->rundir));
+	info->linger = u->linger;
+	info->sessions = u->nsessions;
+}
+
+void session_fill_info(const struct session *s, struct proto_session_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->id = s->id;
+	info->uid = s->user->uid;
+	proto_strlcpy(info->user, s->user->name, sizeof(info->user));
+	proto_strlcpy(info->service, s->service, sizeof(info->service));
+	proto_strlcpy(info->tty, s->tty, sizeof(info->tty));
+	proto_strlcpy(info->rhost, s->rhost, sizeof(info->rhost));
+	info->flags = s->flags;
+	info->pid = s->pid;
+	info->since = (uint64_t)s->since;
+}
+
+int user_stop(struct user *u, char *err, size_t errlen)
+{
+	if (u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_STOPPING) {
+		snprintf(err, errlen, "the manager of %s is not running", u->name);
+		return 0;
+	}
+	snprintf(err, errlen, "stopping the manager of %s", u->name);
+	log_info("stop-user %s", u->name);
+	timer_disarm(&u->stop_delay);
+	manager_stop(u); /* may free u */
+	return 0;
+}
+
+int user_restart(struct user *u, char *err, size_t errlen)
+{
+	log_info("restart-user %s", u->name);
+	snprintf(err, errlen, "restarting the manager of %s", u->name);
+	timer_disarm(&u->stop_delay);
+	manager_stop(u);
+	/* Still here: sessions or linger keep the object; start again. */
+	u = user_find(u->uid);
+	if (u)
+		manager_start(u);
+	return 0;
+}
+
+void users_stop_all(void)
+{
+	size_t i;
+	struct hmap_node *n = hmap_first(&users, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&users, n, &i);
+		struct user *u = container_of(n, struct user, node);
+		timer_disarm(&u->stop_delay);
+		u->linger = false;
+		manager_stop(u); /* may free u */
+		n = next;
+	}
+}
+
+void user_release_waiters(struct user *u, bool ok, const char *why)
+{
+	for (struct session *s = u->sessions; s; s = s->next)
+		if (s->waiter)
+			server_release_waiter(s, ok, why);
+}
+
+void user_manager_ready(struct user *u)
+{
+	log_info("manager of %s is ready", u->name);
+	user_release_waiters(u, true, "ready");
+}
+
+void user_manager_failed(struct user *u, const char *why)
+{
+	log_err("manager of %s failed: %s", u->name, why);
+	user_release_waiters(u, false, why);
+	user_release_if_idle(u);
+}
+
+void user_manager_stopped(struct user *u)
+{
+	user_release_waiters(u, false, "the manager was stopped");
+	user_release_if_idle(u); /* may free u */
+}
+
+void users_finish(void)
+{
+	size_t i;
+	struct hmap_node *n = hmap_first(&sessions, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&sessions, n, &i);
+		struct session *s = container_of(n, struct session, node);
+		poller_remove_fd(s->pidfd_src);
+		close(s->pidfd);
+		free(s);
+		n = next;
+	}
+	hmap_free(&sessions);
+	n = hmap_first(&users, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&users, n, &i);
+		struct user *u = container_of(n, struct user, node);
+		timer_disarm(&u->stop_delay);
+		if (u->rundir_managed && u->rundir[0])
+			rundir_remove(u->rundir);
+		free(u);
+		n = next;
+	}
+	hmap_free(&users);
+}

@@ -1,0 +1,104 @@
+/*
+ * Users and sessions: who is logged in, which sessions each user has, and
+ * when each user's manager must run. Users by uid and sessions by id live in
+ * hash tables; every lookup on the login path is O(1).
+ *
+ * A user object exists while it has a session, a manager that is not
+ * STOPPED, or a linger mark; a FAILED user stays visible until its next login
+ * or until stopped with stop-user.
+ */
+#ifndef DUS_USER_H
+#define DUS_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "hmap.h"
+#include "poller.h"
+#include "proto.h"
+#include "supervisor.h"
+
+struct client;
+
+struct session {
+	struct hmap_node node; /* sessions by id */
+	struct session *prev, *next; /* the user's sessions */
+	struct user *user;
+	uint64_t id;
+	char service[PROTO_FIELD_SIZE];
+	char tty[PROTO_FIELD_SIZE];
+	char rhost[PROTO_HOST_SIZE];
+	uint32_t flags;
+	pid_t pid; /* the process that opened the session */
+	int pidfd;
+	struct poller_fd *pidfd_src;
+	time_t since;
+	bool export_rundir;     /* this login gets our XDG_RUNTIME_DIR */
+	struct client *waiter;  /* the login waiting for readiness, or NULL */
+};
+
+struct user {
+	struct hmap_node node; /* users by uid */
+	uid_t uid;
+	gid_t gid;
+	char name[PROTO_NAME_SIZE];
+	char home[PROTO_PATH_SIZE];
+	char shell[PROTO_PATH_SIZE];
+	char rundir[PROTO_PATH_SIZE]; /* the manager's XDG_RUNTIME_DIR, "" if none */
+	bool rundir_managed;          /* we created it: remove it after the stop */
+	struct session *sessions;
+	unsigned nsessions;
+	bool linger;
+	struct timer stop_delay;
+	struct manager mgr;
+};
+
+int users_init(void);
+void users_finish(void);
+
+struct user *user_find(uid_t uid);
+/* Look a user up by name or decimal uid among the known users. */
+struct user *user_find_by_arg(const char *arg);
+struct session *session_find(uint64_t id);
+
+/*
+ * Open a session for the OPEN_SESSION request `req`, from process pid.
+ * Returns 0 with *out set (NULL: a login this daemon does not track, e.g.
+ * root without root_session) and *ready telling whether the login may go on
+ * at once (else it waits: see session->waiter); -1 with a message in err
+ * (no session); or -2: the session is tracked (*out) but its manager failed
+ * to start, err says why.
+ */
+int session_open(const struct proto_open_session *req, pid_t pid,
+	struct session **out, bool *ready, char *err, size_t errlen);
+/* End a session. May free its user. */
+void session_close(struct session *s, const char *why);
+
+/* Fill reply fields (rundir, dbus address) for a session. */
+void session_fill_reply(const struct session *s, struct proto_open_reply *reply);
+
+/* Iteration over everything, for listing. */
+void users_foreach(void (*fn)(struct user *u, void *data), void *data);
+void sessions_foreach(void (*fn)(struct session *s, void *data), void *data);
+
+void user_fill_info(const struct user *u, struct proto_user_info *info);
+void session_fill_info(const struct session *s, struct proto_session_info *info);
+
+/* Control. Each returns 0 or a positive errno with a message in err. */
+int user_stop(struct user *u, char *err, size_t errlen);
+int user_restart(struct user *u, char *err, size_t errlen);
+
+/* Stop every manager (daemon shutdown). */
+void users_stop_all(void);
+
+/* Answer every login waiting for u's manager. */
+void user_release_waiters(struct user *u, bool ok, const char *why);
+
+/* Events from the supervisor. Each may free u. */
+void user_manager_ready(struct user *u);
+void user_manager_failed(struct user *u, const char *why);
+void user_manager_stopped(struct user *u);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * Everything a user's manager started, as one unit that can be killed.
+ * With a writable cgroup2 hierarchy: one cgroup per user below the daemon's
+ * own (…/dinit-userservd/user-UID); the manager joins it before exec, and
+ * cgroup.kill ends everything in it, double-forked daemons included.
+ * Otherwise: the daemon is a child subreaper, so every process the manager
+ * started stays in the daemon's process tree; the tree is walked in /proc
+ * and each process of the daemon's subtree with the user's real uid is
+ * killed. Either way no other user's processes and none of the user's login
+ * sessions (not in the daemon's tree) are touched.
+ */
+#ifndef DUS_USERGROUP_H
+#define DUS_USERGROUP_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Detect cgroup2 (unless use_cgroups is false). Returns whether it is used. */
+bool usergroup_init(bool use_cgroups);
+/* The fd of the user's cgroup.procs for the child to join (write "0"), or -1
+ * when cgroups are not used or the group cannot be made. */
+int usergroup_prepare(uid_t uid);
+/* SIGKILL everything the user's manager started. Returns how many processes
+ * were seen (0: nothing was left). */
+int usergroup_kill(uid_t uid);
+/* Remove the user's (empty) cgroup, if any. */
+void usergroup_remove(uid_t uid);
+
+#endif

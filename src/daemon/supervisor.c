@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <security/pam_appl.h>
+
 #include "backend.h"
 #include "daemon.h"
 #include "log.h"
@@ -23,6 +25,12 @@
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS 60000 /* up this long: earlier failures are forgiven */
 #define ENV_MAX (16 + CONFIG_ENV_MAX + BACKEND_ENV_MAX)
+
+/* The managers' own PAM service: used when its file exists. */
+#define MANAGER_PAM_SERVICE "dinit-userservd"
+#ifndef DUS_PAM_DIR
+#define DUS_PAM_DIR "/etc/pam.d"
+#endif
 
 static struct hmap children; /* struct child by pid */
 static unsigned nmanagers;   /* manager processes alive */
@@ -138,9 +146,41 @@ static int resolve_exec(const char *name, const char *path_env, char *out, size_
 	return -1;
 }
 
+static int pam_no_conv(int n, const struct pam_message **msg, struct pam_response **resp,
+	void *data)
+{
+	return PAM_CONV_ERR; /* nobody is there to answer */
+}
+
+/*
+ * In the child, still root: open a session of the managers' PAM service, so
+ * that pam_limits, pam_env, pam_keyinit... apply to the manager. Returns the
+ * environment to exec with (ours, as the PAM modules amended it), or NULL.
+ */
+static char **child_pam_session(const struct user *u, char *const envp[])
+{
+	struct pam_conv conv = {pam_no_conv, NULL};
+	pam_handle_t *h = NULL;
+	int r = pam_start(MANAGER_PAM_SERVICE, u->name, &conv, &h);
+	for (size_t i = 0; r == PAM_SUCCESS && envp[i]; i++)
+		r = pam_putenv(h, envp[i]);
+	if (r == PAM_SUCCESS)
+		r = pam_acct_mgmt(h, PAM_SILENT);
+	if (r == PAM_SUCCESS)
+		r = pam_open_session(h, PAM_SILENT);
+	if (r != PAM_SUCCESS) {
+		dprintf(2, "dinit-userservd: PAM session %s for %s: %s\n", MANAGER_PAM_SERVICE,
+			u->name, pam_strerror(h, r));
+		return NULL;
+	}
+	/* The handle is left open on purpose: the session lasts as long as the
+	 * manager's process, and exec ends it. */
+	return pam_getenvlist(h);
+}
+
 /* In the child: become the user, with nothing of the daemon left, and exec. */
 static void child_exec(const struct user *u, const char *path, char *const argv[],
-	char *const envp[], int cgroup_fd)
+	char *const envp[], int cgroup_fd, bool use_pam)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -153,6 +193,8 @@ static void child_exec(const struct user *u, const char *path, char *const argv[
 		_exit(126);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		_exit(126);
+	if (use_pam && !(envp = child_pam_session(u, envp)))
 		_exit(126);
 	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
 		_exit(126);
@@ -232,7 +274,7 @@ static void env_build(struct spawn_env *e, const struct user *u, const struct ba
 
 /* Fork and exec argv as the user. Returns the pid, or -1 with err set. */
 static pid_t spawn_as_user(const struct user *u, char *const argv[], const struct spawn_env *env,
-	int cgroup_fd, char *err, size_t errlen)
+	int cgroup_fd, bool use_pam, char *err, size_t errlen)
 {
 	char path[PROTO_PATH_SIZE];
 	if (resolve_exec(argv[0], env->path, path, sizeof(path)) < 0) {
@@ -245,7 +287,7 @@ static pid_t spawn_as_user(const struct user *u, char *const argv[], const struc
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(u, path, argv, env->vars, cgroup_fd);
+		child_exec(u, path, argv, env->vars, cgroup_fd, use_pam);
 	return pid;
 }
 
@@ -360,10 +402,11 @@ static void manager_spawn(struct user *u)
 	 * meet the new manager. */
 	usergroup_kill(u->uid);
 	int cgroup_fd = usergroup_prepare(u->uid);
-	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, err, sizeof(err));
+	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
+	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, use_pam, err, sizeof(err));
 	pid_t wpid = 0;
 	if (pid > 0 && plan->ready == BACKEND_READY_WAITER) {
-		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, err, sizeof(err));
+		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, false, err, sizeof(err));
 		if (wpid < 0) {
 			kill(pid, SIGKILL);
 			log_err("readiness waiter of %s: %s", u->name, err);

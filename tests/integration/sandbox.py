@@ -41,6 +41,7 @@ PTYRUN = os.path.join(HERE, "ptyrun.py")
 PAMLOGIN = os.path.join(HERE, "pamlogin.py")
 DUSPROTO = os.path.join(HERE, "dusproto.py")
 RECORD_PAM_ITEMS = os.path.join(HERE, "record-pam-items")
+PAM_HOLD = os.path.join(HERE, "pam-hold")
 
 # Where the harness keeps its files inside a sandbox (private tmpfs).
 TEST_DIR = "/run/dus-test"
@@ -204,10 +205,6 @@ class Sandbox:
         self.init_pid = kids[0]
 
     def close(self):
-        for h in self.held:
-            h.close()
-        for d in self.daemons:
-            d._close_reader()
         if self.unshare_pid:
             try:
                 os.kill(self.unshare_pid, signal.SIGKILL)
@@ -219,6 +216,8 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=15)
+        for h in self.held:
+            h.close()
         for d in self.daemons:
             d._join_reader()
 
@@ -327,9 +326,12 @@ class Sandbox:
     def write_pam_service(self, name, lines):
         self.write_file("/etc/pam.d/" + name, "".join(l + "\n" for l in lines))
 
-    def pam_stack(self, module_args=None, socket=DEFAULT_SOCKET, record=True, module=True):
+    def pam_stack(self, module_args=None, socket=DEFAULT_SOCKET, record=True, module=True,
+                  extra_session=()):
         """A minimal real login stack: root may su without a password,
-        pam_unix session, the item recorder (pam_exec), then the module."""
+        pam_unix session, the item recorder (pam_exec), the module (built,
+        by absolute path, socket=socket plus module_args), then extra_session
+        lines."""
         lines = [
             "auth     sufficient pam_rootok.so",
             "auth     required   pam_deny.so",
@@ -344,6 +346,7 @@ class Sandbox:
             args = ["socket=" + socket] if socket else []
             args += list(module_args or [])
             lines.append("session  optional   %s %s" % (PAM_MODULE, " ".join(args)))
+        lines += list(extra_session)
         return lines
 
     def wire_logins(self, **kw):
@@ -414,6 +417,33 @@ class Sandbox:
     def hold_pamlogin(self, service, user, timeout=30):
         return self.hold([PYTHON, PAMLOGIN, service, user, "--", "/bin/sh", "-c",
                           HeldLogin.SHELL_CMD], timeout)
+
+    def pam_hold_service(self, **stack):
+        """A new PAM service whose stack (pam_stack(**stack)) ends with
+        pam-hold: any login through it stops inside pam_open_session, after
+        the module has run, until released. Returns (service, hold_dir) for
+        PamHold."""
+        n = self._holds = getattr(self, "_holds", 0) + 1
+        service = "dus-hold-%d" % n
+        hold_dir = "%s/hold-%d" % (TEST_DIR, n)
+        self.run(["sh", "-c", 'mkdir -p "$1" && mkfifo "$1/opened" "$1/release"', "sh",
+                  hold_dir], check=True)
+        self.write_pam_service(service, self.pam_stack(
+            extra_session=["session  required   pam_exec.so %s %s" % (PAM_HOLD, hold_dir)],
+            **stack))
+        return service, hold_dir
+
+    def hold_pamtester(self, user, items=(), timeout=30, **stack):
+        """pamtester SERVICE USER open_session close_session, held inside
+        pam_open_session (PamHold)."""
+        service, hold_dir = self.pam_hold_service(**stack)
+        argv = ["pamtester", "-v"]
+        for it in items:
+            argv += ["-I", it]
+        argv += [service, user, "open_session", "close_session"]
+        h = PamHold(self, argv, service, hold_dir, timeout)
+        self.held.append(h)
+        return h
 
     # ---- the daemon ----------------------------------------------------
 
@@ -537,6 +567,61 @@ class HeldLogin:
                 pass
 
 
+class PamHold:
+    """A login stopped inside pam_open_session by pam-hold (see
+    Sandbox.pam_hold_service). .pid is the pid (inside the sandbox) of the
+    process running PAM; release() lets it go on (for pamtester: close the
+    session and exit); kill9() kills it instead."""
+
+    def __init__(self, sandbox, argv, service, hold_dir, timeout):
+        self.sandbox = sandbox
+        self.argv = argv
+        self.service = service
+        self.hold_dir = hold_dir
+        self.returncode = None
+        self.output = ""
+        self.proc = sandbox.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        try:
+            r = sandbox.run(["cat", hold_dir + "/opened"], timeout=timeout, check=True)
+        except CommandTimeout:
+            self.close()
+            raise CommandTimeout("%s never reached pam-hold" % shlex.join(argv))
+        self.pid = int(r.stdout)
+
+    def release(self, timeout=10):
+        """Let the login go on; returns its exit status (output in .output)."""
+        self.sandbox.run(["sh", "-c", 'echo go > "$1"', "sh", self.hold_dir + "/release"],
+                         timeout=timeout, check=True)
+        return self.wait(timeout)
+
+    def wait(self, timeout=10):
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CommandTimeout("%s did not exit" % shlex.join(self.argv))
+        self.output = out.decode(errors="replace")
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def kill9(self):
+        self.sandbox.run(["kill", "-KILL", str(self.pid)], check=True)
+
+    def close(self):
+        """Kill the nsenter process on the host side (what runs inside dies
+        with the sandbox)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        try:
+            self.proc.stdout.close()
+        except OSError:
+            pass
+
+
 DEFAULT_CONFIG = {
     "socket_path": DEFAULT_SOCKET,
     "state_dir": "/run/dinit-userservd",
@@ -634,9 +719,6 @@ class Daemon:
         with self._cond:
             self._eof = True
             self._cond.notify_all()
-
-    def _close_reader(self):
-        pass
 
     def _join_reader(self):
         self._reader.join(timeout=10)

@@ -130,3 +130,19 @@ def test_pamlogin_reports_fds(sandbox):
     assert re.search(r"^pamlogin-open 0$", r.stdout, re.M)
     assert re.search(r"^pamlogin-fds-added \{\}$", r.stdout, re.M)
     assert re.search(r"^pamlogin-close 0$", r.stdout, re.M)
+
+
+def test_pamtester_hold(sandbox):
+    sandbox.add_user("user1")
+    h = sandbox.hold_pamtester("user1", items=["tty=tty7", "rhost=198.51.100.7"], module=False)
+    items = sandbox.pam_items()
+    assert [(i["type"], i["tty"], i["rhost"], i["pid"]) for i in items] == [
+        ("open_session", "tty7", "198.51.100.7", h.pid)]
+    r = sandbox.run(["ps", "-o", "comm=", "-p", str(h.pid)], check=True)
+    assert r.stdout.strip() == "pamtester"
+    assert h.release() == 0, h.output
+    assert [i["type"] for i in sandbox.pam_items()] == ["open_session", "close_session"]
+
+    h2 = sandbox.hold_pamtester("user1", module=False)
+    h2.kill9()
+    assert h2.wait() == 128 + 9 or h2.returncode == -9

@@ -225,6 +225,7 @@ int main(int argc, char **argv)
 	if (server_init(config.socket_path) < 0)
 		return 1;
 	log_info("listening on %s (backend %s)", config.socket_path, config.backend);
+	users_start_lingering();
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "ready\n", 6) != 6)
 			log_warn("--ready-fd %d: %s", ready_fd, strerror(errno));

@@ -262,6 +262,10 @@ static int handle_control(struct client *c, const struct proto_control *req)
 		if (daemon_reload(err, sizeof(err)) < 0)
 			return client_send_result(c, EINVAL, err);
 		return client_send_result(c, 0, "configuration reloaded");
+	case PROTO_CTL_ENABLE_LINGER:
+	case PROTO_CTL_DISABLE_LINGER:
+		code = user_set_linger(req->user, req->op == PROTO_CTL_ENABLE_LINGER, err, sizeof(err));
+		return client_send_result(c, code, err);
 	case PROTO_CTL_STOP_USER:
 	case PROTO_CTL_RESTART_USER: {
 		struct user *u = user_find_by_arg(req->user);

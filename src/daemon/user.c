@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "linger.h"
 #include "log.h"
 #include "rundir.h"
 #include "server.h"
@@ -18,6 +19,17 @@
 static struct hmap users;    /* by uid */
 static struct hmap sessions; /* by id */
 static uint64_t next_session_id = 1;
+static bool stopping_all; /* daemon shutdown: nothing lingers */
+
+/* Whether u's manager outlives its last session. */
+static bool user_lingers(const struct user *u)
+{
+	switch (daemon_config()->linger) {
+	case CONFIG_LINGER_YES: return !stopping_all;
+	case CONFIG_LINGER_MAYBE: return u->linger && !stopping_all;
+	default: return false;
+	}
+}
 
 int users_init(void)
 {
@@ -70,7 +82,7 @@ static void user_free(struct user *u)
 /* Drop the user object if nothing needs it any more. */
 static void user_release_if_idle(struct user *u)
 {
-	if (u->nsessions || u->linger)
+	if (u->nsessions || user_lingers(u))
 		return;
 	if (u->mgr.state != MANAGER_STOPPED && u->mgr.state != MANAGER_FAILED)
 		return;
@@ -88,7 +100,7 @@ static void user_release_if_idle(struct user *u)
 static void stop_delay_expired(struct timer *t, void *data)
 {
 	struct user *u = data;
-	if (u->nsessions || u->linger)
+	if (u->nsessions || user_lingers(u))
 		return;
 	log_info("stopping the manager of %s: last session ended", u->name);
 	manager_stop(u); /* may free u */
@@ -97,7 +109,7 @@ static void stop_delay_expired(struct timer *t, void *data)
 /* The last session ended: stop after stop_delay, unless lingering. */
 static void user_sessions_gone(struct user *u)
 {
-	if (u->linger)
+	if (user_lingers(u))
 		return;
 	unsigned delay = daemon_config()->stop_delay;
 	if (u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_FAILED || delay == 0) {
@@ -118,6 +130,7 @@ static struct user *user_create(const struct passwd *pw)
 	proto_strlcpy(u->home, pw->pw_dir ? pw->pw_dir : "/", sizeof(u->home));
 	proto_strlcpy(u->shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh",
 		sizeof(u->shell));
+	u->linger = linger_marked(u->name);
 	timer_init(&u->stop_delay, stop_delay_expired, u);
 	manager_init(&u->mgr, u);
 	if (hmap_insert(&users, &u->node, u->uid) < 0) {
@@ -133,6 +146,24 @@ static void session_pid_exited(int fd, uint32_t events, void *data)
 	log_info("session %llu of %s: login process %d exited",
 		(unsigned long long)s->id, s->user->name, (int)s->pid);
 	session_close(s, "login process exited");
+}
+
+/* Create the user's managed runtime dir if it has none yet. */
+static int user_make_rundir(struct user *u, char *err, size_t errlen)
+{
+	const struct config *cfg = daemon_config();
+	if (u->rundir[0])
+		return 0;
+	char path[PROTO_PATH_SIZE];
+	if (rundir_expand(cfg->rundir_path, u->uid, u->gid, u->name, path, sizeof(path)) < 0) {
+		snprintf(err, errlen, "rundir_path '%s' does not expand to a path", cfg->rundir_path);
+		return -1;
+	}
+	if (rundir_create(path, u->uid, u->gid, err, errlen) < 0)
+		return -1;
+	proto_strlcpy(u->rundir, path, sizeof(u->rundir));
+	u->rundir_managed = true;
+	return 0;
 }
 
 /* Decide this session's runtime dir; create ours when we manage it. */
@@ -151,17 +182,8 @@ static int session_setup_rundir(struct user *u, struct session *s,
 			proto_strlcpy(u->rundir, req->rundir, sizeof(u->rundir));
 		return 0;
 	}
-	if (!u->rundir[0]) {
-		char path[PROTO_PATH_SIZE];
-		if (rundir_expand(cfg->rundir_path, u->uid, u->gid, u->name, path, sizeof(path)) < 0) {
-			snprintf(err, errlen, "rundir_path '%s' does not expand to a path", cfg->rundir_path);
-			return -1;
-		}
-		if (rundir_create(path, u->uid, u->gid, err, errlen) < 0)
-			return -1;
-		proto_strlcpy(u->rundir, path, sizeof(u->rundir));
-		u->rundir_managed = true;
-	}
+	if (user_make_rundir(u, err, errlen) < 0)
+		return -1;
 	s->export_rundir = u->rundir_managed;
 	return 0;
 }
@@ -379,13 +401,13 @@ int user_restart(struct user *u, char *err, size_t errlen)
 
 void users_stop_all(void)
 {
+	stopping_all = true;
 	size_t i;
 	struct hmap_node *n = hmap_first(&users, &i);
 	while (n) {
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
 		timer_disarm(&u->stop_delay);
-		u->linger = false;
 		manager_stop(u); /* may free u */
 		n = next;
 	}
@@ -441,4 +463,97 @@ void users_finish(void)
 		n = next;
 	}
 	hmap_free(&users);
+}
+
+/* Resolve a user the daemon may not know yet: name or decimal uid. */
+static int resolve_user(const char *arg, struct passwd *pwbuf, char *buf, size_t len,
+	struct passwd **pw)
+{
+	char *end;
+	errno = 0;
+	unsigned long uid = strtoul(arg, &end, 10);
+	if (*arg && !*end && !errno && uid <= (uid_t)-2)
+		return getpwuid_r((uid_t)uid, pwbuf, buf, len, pw);
+	return getpwnam_r(arg, pwbuf, buf, len, pw);
+}
+
+/* Give a lingering user a running manager (and a runtime dir for it). */
+static void user_linger_start(struct user *u)
+{
+	char err[PROTO_TEXT_SIZE];
+	if (daemon_config()->manage_rundir != CONFIG_RUNDIR_NO && user_make_rundir(u, err, sizeof(err)) < 0)
+		log_err("lingering user %s: %s", u->name, err);
+	timer_disarm(&u->stop_delay);
+	manager_start(u);
+}
+
+int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
+{
+	const struct config *cfg = daemon_config();
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096];
+	resolve_user(arg, &pwbuf, buf, sizeof(buf), &pw);
+	if (!pw) {
+		snprintf(err, errlen, "no such user: '%.64s'", arg);
+		return ENOENT;
+	}
+	if (pw->pw_uid == 0 && !cfg->root_session) {
+		snprintf(err, errlen, "root gets no manager (root_session = no)");
+		return EINVAL;
+	}
+	if (linger_set(pw->pw_name, on, err, errlen) < 0)
+		return EIO;
+	struct user *u = user_find(pw->pw_uid);
+	if (on) {
+		if (!u && !(u = user_create(pw))) {
+			snprintf(err, errlen, "out of memory");
+			return ENOMEM;
+		}
+		u->linger = true;
+		log_info("enable-linger %s", u->name);
+		if (cfg->linger == CONFIG_LINGER_NO) {
+			snprintf(err, errlen, "%s marked as lingering, but linger = no in the config: "
+				"no effect until it is maybe or yes", u->name);
+			user_release_if_idle(u);
+			return 0;
+		}
+		user_linger_start(u);
+		snprintf(err, errlen, "%s lingers: its manager runs without sessions", pw->pw_name);
+		return 0;
+	}
+	log_info("disable-linger %s", pw->pw_name);
+	snprintf(err, errlen, "%s no longer lingers", pw->pw_name);
+	if (u) {
+		u->linger = false;
+		if (!u->nsessions && !user_lingers(u)) {
+			timer_disarm(&u->stop_delay);
+			manager_stop(u); /* may free u */
+		}
+	}
+	return 0;
+}
+
+static void linger_start_one(const char *name, void *data)
+{
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096];
+	getpwnam_r(name, &pwbuf, buf, sizeof(buf), &pw);
+	if (!pw) {
+		log_warn("linger mark for unknown user '%s' ignored", name);
+		return;
+	}
+	if (pw->pw_uid == 0 && !daemon_config()->root_session)
+		return;
+	struct user *u = user_find(pw->pw_uid);
+	if (!u && !(u = user_create(pw)))
+		return;
+	u->linger = true;
+	log_info("starting the manager of lingering user %s", u->name);
+	user_linger_start(u);
+}
+
+void users_start_lingering(void)
+{
+	if (daemon_config()->linger != CONFIG_LINGER_NO)
+		linger_foreach(linger_start_one, NULL);
 }

@@ -50,7 +50,7 @@ struct user {
 	bool rundir_managed;          /* we created it: remove it after the stop */
 	struct session *sessions;
 	unsigned nsessions;
-	bool linger;
+	bool linger;                  /* has a mark in linger_dir */
 	struct timer stop_delay;
 	struct manager mgr;
 };
@@ -89,6 +89,11 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 /* Control. Each returns 0 or a positive errno with a message in err. */
 int user_stop(struct user *u, char *err, size_t errlen);
 int user_restart(struct user *u, char *err, size_t errlen);
+
+/* enable-linger (on) / disable-linger: 0 or a positive errno; err says what happened. */
+int user_set_linger(const char *arg, bool on, char *err, size_t errlen);
+/* Start the managers of users with a linger mark (daemon start). */
+void users_start_lingering(void);
 
 /* Stop every manager (daemon shutdown). */
 void users_stop_all(void);

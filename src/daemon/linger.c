@@ -1,0 +1,91 @@
+#include "linger.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* A user name usable as a file name in linger_dir. */
+static bool name_ok(const char *name)
+{
+	return name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) < 256;
+}
+
+static int mark_path(const char *name, char *out, size_t len)
+{
+	if (!name_ok(name))
+		return -1;
+	return snprintf(out, len, "%s/%s", daemon_config()->linger_dir, name) < (int)len ? 0 : -1;
+}
+
+bool linger_marked(const char *name)
+{
+	char path[2048];
+	struct stat st;
+	return mark_path(name, path, sizeof(path)) == 0 && lstat(path, &st) == 0 &&
+		S_ISREG(st.st_mode);
+}
+
+static int make_dirs(const char *dir)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int linger_set(const char *name, bool on, char *err, size_t errlen)
+{
+	char path[2048];
+	if (mark_path(name, path, sizeof(path)) < 0) {
+		snprintf(err, errlen, "'%s' cannot be a linger mark", name);
+		return -1;
+	}
+	if (!on) {
+		if (unlink(path) < 0 && errno != ENOENT) {
+			snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (make_dirs(daemon_config()->linger_dir) < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", daemon_config()->linger_dir,
+			strerror(errno));
+		return -1;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+void linger_foreach(void (*fn)(const char *name, void *data), void *data)
+{
+	DIR *d = opendir(daemon_config()->linger_dir);
+	if (!d) {
+		if (errno != ENOENT)
+			log_warn("cannot read %s: %s", daemon_config()->linger_dir, strerror(errno));
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (name_ok(e->d_name) && linger_marked(e->d_name))
+			fn(e->d_name, data);
+	closedir(d);
+}

@@ -1,0 +1,278 @@
+/*
+ * dinit-launch: write the user's generated dinit services, then exec dinit.
+ *
+ *   dinit-launch GENDIR BOOTD NOTIFIER -- dinit ARGS...
+ *
+ * Runs as the user (the daemon never reads the user's home). Writes, each
+ * atomically (temporary file + rename, mode 0644), into GENDIR:
+ *
+ *   boot                   type internal, waits-for.d = BOOTD: the usual
+ *                          dinit boot service, so that "dinitctl enable" and
+ *                          "dinitctl disable" work as everywhere else.
+ *   dinit-userservd-ready  type scripted, command = NOTIFIER, depends-on boot
+ *                          and depends-ms every service linked in BOOTD now.
+ *
+ * dinit is started with dinit-userservd-ready. It runs NOTIFIER only once
+ * every autostart service has started; if one of them fails to start (or
+ * cannot be loaded), the ready service fails, nothing is left active, and
+ * dinit exits: the daemon sees the manager end before it was ready. A
+ * depends-ms dependency binds only until it has started, so autostart
+ * services that stop later do not take the ready service down.
+ *
+ * BOOTD is read as the user, the way dinit reads it: a missing or unreadable
+ * directory means no autostart services. Names that dinit does not take as
+ * plain service names are left to boot's waits-for.d alone (waited for, but
+ * their failure does not fail the login).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROG "dinit-userservd dinit-launch"
+#define READY_SERVICE "dinit-userservd-ready"
+#define MAX_AUTOSTART 4096
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: dinit-launch GENDIR BOOTD NOTIFIER -- DINIT [ARG...]\n");
+	exit(100);
+}
+
+/*
+ * Whether s can be written as a quoted dinit setting value that means s in
+ * every dinit since 0.18: absolute, no control characters, and no '$' (whose
+ * expansion rules differ between versions).
+ */
+static bool path_ok(const char *s)
+{
+	if (s[0] != '/')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '$')
+			return false;
+	return true;
+}
+
+/* Writes s double-quoted, with '"' and '\' escaped. */
+static void put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/*
+ * A name dinit loads from a dependency directory and that needs no quoting:
+ * letters, digits, '.', '_', '-', '@' and non-ASCII bytes, not starting with
+ * '.' or '@'.
+ */
+static bool service_name_ok(const char *s)
+{
+	if (!s[0] || s[0] == '.' || s[0] == '@' || strlen(s) > 255)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			(*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' ||
+			*p == '@' || *p >= 0x80)
+			continue;
+		return false;
+	}
+	return true;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The autostart service names in bootd, sorted; *n = 0 if there are none. */
+static char **read_bootd(const char *bootd, size_t *n)
+{
+	*n = 0;
+	DIR *d = opendir(bootd);
+	if (!d) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			fprintf(stderr, PROG ": %s: %s: no autostart services\n", bootd,
+				strerror(errno));
+		return NULL;
+	}
+	char **names = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (!service_name_ok(de->d_name)) {
+			fprintf(stderr, PROG ": %s/%s: unusual service name, only waited for\n", bootd,
+				de->d_name);
+			continue;
+		}
+		if (*n == MAX_AUTOSTART) {
+			fprintf(stderr, PROG ": %s: more than %d entries, the rest only waited for\n",
+				bootd, MAX_AUTOSTART);
+			break;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nn = realloc(names, cap * sizeof(*names));
+			if (!nn) {
+				fprintf(stderr, PROG ": out of memory\n");
+				exit(111);
+			}
+			names = nn;
+		}
+		if (!(names[*n] = strdup(de->d_name))) {
+			fprintf(stderr, PROG ": out of memory\n");
+			exit(111);
+		}
+		(*n)++;
+		errno = 0;
+	}
+	if (errno)
+		fprintf(stderr, PROG ": reading %s: %s\n", bootd, strerror(errno));
+	closedir(d);
+	if (*n)
+		qsort(names, *n, sizeof(*names), cmp_str);
+	return names;
+}
+
+/* Replaces dirfd/name with the given content, atomically. */
+static int write_file(int dirfd, const char *dir, const char *name, const char *data,
+	size_t len)
+{
+	char tmp[300];
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) { /* left by an earlier run that died */
+		unlinkat(dirfd, tmp, 0);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	}
+	if (fd < 0) {
+		fprintf(stderr, PROG ": create %s/%s: %s\n", dir, tmp, strerror(errno));
+		return -1;
+	}
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			fprintf(stderr, PROG ": write %s/%s: %s\n", dir, tmp, strerror(errno));
+			close(fd);
+			unlinkat(dirfd, tmp, 0);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (fchmod(fd, 0644) < 0 || close(fd) < 0) {
+		fprintf(stderr, PROG ": %s/%s: %s\n", dir, tmp, strerror(errno));
+		unlinkat(dirfd, tmp, 0);
+		return -1;
+	}
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		fprintf(stderr, PROG ": rename %s/%s: %s\n", dir, tmp, strerror(errno));
+		unlinkat(dirfd, tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* Builds a file's text in memory; exits on allocation failure. */
+struct text {
+	char *buf;
+	size_t len;
+	FILE *f;
+};
+
+static void text_open(struct text *t)
+{
+	t->buf = NULL;
+	t->len = 0;
+	t->f = open_memstream(&t->buf, &t->len);
+	if (!t->f) {
+		fprintf(stderr, PROG ": open_memstream: %s\n", strerror(errno));
+		exit(111);
+	}
+}
+
+static void text_close(struct text *t)
+{
+	if (ferror(t->f) || fclose(t->f) != 0) {
+		fprintf(stderr, PROG ": out of memory\n");
+		exit(111);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 6 || strcmp(argv[4], "--") != 0)
+		usage();
+	const char *gendir = argv[1], *bootd = argv[2], *notifier = argv[3];
+	char **dinit_argv = argv + 5;
+	if (!path_ok(gendir) || !path_ok(bootd) || !path_ok(notifier)) {
+		fprintf(stderr, PROG ": paths must be absolute, with no control characters and "
+				"no '$': %s %s %s\n", gendir, bootd, notifier);
+		return 100;
+	}
+
+	int gfd = open(gendir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (gfd < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", gendir, strerror(errno));
+		return 111;
+	}
+
+	struct text boot, ready;
+	text_open(&boot);
+	fprintf(boot.f,
+		"# Generated by dinit-userservd at every start of this dinit: do not edit.\n"
+		"# Autostart services are the links in the waits-for.d directory below\n"
+		"# (dinitctl enable/disable manage them).\n"
+		"type = internal\n"
+		"restart = false\n"
+		"waits-for.d = ");
+	put_quoted(boot.f, bootd);
+	fputc('\n', boot.f);
+	text_close(&boot);
+
+	size_t n;
+	char **names = read_bootd(bootd, &n);
+	text_open(&ready);
+	fprintf(ready.f,
+		"# Generated by dinit-userservd at every start of this dinit: do not edit.\n"
+		"# Tells the daemon that the login may proceed, once every autostart service\n"
+		"# (as linked when this dinit started) has started. If one fails to start,\n"
+		"# this service fails and dinit exits.\n"
+		"type = scripted\n"
+		"restart = false\n"
+		"command = ");
+	put_quoted(ready.f, notifier);
+	fprintf(ready.f, "\ndepends-on = boot\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(ready.f, "depends-ms = %s\n", names[i]);
+	text_close(&ready);
+
+	if (write_file(gfd, gendir, "boot", boot.buf, boot.len) < 0 ||
+		write_file(gfd, gendir, READY_SERVICE, ready.buf, ready.len) < 0)
+		return 111;
+	close(gfd);
+	free(boot.buf);
+	free(ready.buf);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+
+	execvp(dinit_argv[0], dinit_argv);
+	fprintf(stderr, PROG ": cannot run %s: %s\n", dinit_argv[0], strerror(errno));
+	return 127;
+}

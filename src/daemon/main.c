@@ -5,6 +5,7 @@
  * managers; usergroup: killing what a manager started; rundir).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "poller.h"
 #include "server.h"
+#include "state.h"
 #include "supervisor.h"
 #include "user.h"
 #include "usergroup.h"
@@ -32,6 +34,7 @@ static const char *config_path = DUS_DEFAULT_CONFIG;
 static bool config_explicit;
 static bool exiting;
 static struct timer shutdown_timer;
+static char self_exe[4096]; /* the binary's path, read at start, for reexec */
 
 const struct config *daemon_config(void)
 {
@@ -73,6 +76,34 @@ static void shutdown_expired(struct timer *t, void *data)
 	log_err("managers still running %u s after the stop request: exiting anyway",
 		config.stop_timeout + SHUTDOWN_GRACE_MS / 1000);
 	exit(1);
+}
+
+int daemon_reexec_check(char *err, size_t errlen)
+{
+	if (!self_exe[0] || access(self_exe, X_OK) < 0) {
+		snprintf(err, errlen, "cannot re-execute '%s': %s", self_exe,
+			self_exe[0] ? strerror(errno) : "path unknown");
+		return -1;
+	}
+	return 0;
+}
+
+void daemon_reexec(void)
+{
+	int fd = server_listen_fd();
+	char fdarg[16];
+	snprintf(fdarg, sizeof(fdarg), "%d", fd);
+	char *argv[] = {self_exe, "-c", (char *)config_path, "--listen-fd", fdarg, NULL};
+	log_info("re-executing %s", self_exe);
+	/* Only the listening socket crosses the exec; sessions and managers
+	 * are in state_dir already and are taken over by the new image. */
+	if (fcntl(fd, F_SETFD, 0) < 0) {
+		log_err("fcntl: %s", strerror(errno));
+		return;
+	}
+	execv(self_exe, argv);
+	log_err("execv %s: %s", self_exe, strerror(errno));
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 void daemon_request_exit(void)
@@ -141,12 +172,13 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 'k'},
 		{"ready-fd", required_argument, NULL, 'r'},
+		{"listen-fd", required_argument, NULL, 'l'}, /* internal: reexec */
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	bool check_only = false;
-	int ready_fd = -1;
+	int ready_fd = -1, listen_fd = -1;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (opt) {
@@ -157,14 +189,15 @@ int main(int argc, char **argv)
 		case 'k':
 			check_only = true;
 			break;
-		case 'r': {
+		case 'r':
+		case 'l': {
 			char *end;
 			long fd = strtol(optarg, &end, 10);
 			if (*end || fd < 0 || fd > 1 << 20) {
-				fprintf(stderr, "dinit-userservd: bad --ready-fd '%s'\n", optarg);
+				fprintf(stderr, "dinit-userservd: bad file descriptor '%s'\n", optarg);
 				return 2;
 			}
-			ready_fd = (int)fd;
+			*(opt == 'r' ? &ready_fd : &listen_fd) = (int)fd;
 			break;
 		}
 		case 'h':
@@ -217,14 +250,18 @@ int main(int argc, char **argv)
 		log_err("cannot create state_dir %s: %s", config.state_dir, strerror(errno));
 		return 1;
 	}
+	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	self_exe[n > 0 ? n : 0] = '\0';
 	if (poller_init() < 0 || !poller_add_fd(sfd, EPOLLIN, signal_event, NULL) ||
-		supervisor_init() < 0 || users_init() < 0)
+		supervisor_init() < 0 || users_init() < 0 || state_init() < 0)
 		return 1;
 	usergroup_init(config.use_cgroups);
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
-	if (server_init(config.socket_path) < 0)
+	users_restore();
+	if (server_init(config.socket_path, listen_fd) < 0)
 		return 1;
-	log_info("listening on %s (backend %s)", config.socket_path, config.backend);
+	log_info("%s on %s (backend %s)", listen_fd >= 0 ? "re-executed, listening" : "listening",
+		config.socket_path, config.backend);
 	users_start_lingering();
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "ready\n", 6) != 6)

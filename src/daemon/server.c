@@ -266,6 +266,14 @@ static int handle_control(struct client *c, const struct proto_control *req)
 	case PROTO_CTL_DISABLE_LINGER:
 		code = user_set_linger(req->user, req->op == PROTO_CTL_ENABLE_LINGER, err, sizeof(err));
 		return client_send_result(c, code, err);
+	case PROTO_CTL_REEXEC:
+		if (daemon_reexec_check(err, sizeof(err)) < 0)
+			return client_send_result(c, ENOEXEC, err);
+		/* Answer first: the exec closes this connection. */
+		client_send_result(c, 0, "re-executing dinit-userservd");
+		client_flush(c);
+		daemon_reexec(); /* returns only on failure, already logged */
+		return 0;
 	case PROTO_CTL_STOP_USER:
 	case PROTO_CTL_RESTART_USER: {
 		struct user *u = user_find_by_arg(req->user);
@@ -512,8 +520,25 @@ static int make_parent_dir(const char *path)
 	return 0;
 }
 
-int server_init(const char *socket_path)
+int server_listen_fd(void)
 {
+	return listen_fd;
+}
+
+int server_init(const char *socket_path, int inherited_fd)
+{
+	if (inherited_fd >= 0) {
+		listen_fd = inherited_fd;
+		if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) < 0 ||
+			fcntl(listen_fd, F_SETFL, O_NONBLOCK) < 0) {
+			log_err("inherited socket fd %d: %s", inherited_fd, strerror(errno));
+			return -1;
+		}
+		proto_strlcpy(bound_path, socket_path, sizeof(bound_path));
+		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		listen_src = poller_add_fd(listen_fd, EPOLLIN, listen_event, NULL);
+		return listen_src ? 0 : -1;
+	}
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(socket_path) >= sizeof(addr.sun_path)) {
 		log_err("socket_path too long: %s", socket_path);

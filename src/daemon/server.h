@@ -10,7 +10,11 @@
 
 struct session;
 
-int server_init(const char *socket_path);
+/* Listen on socket_path, or on inherited_fd (>= 0: a socket already bound
+ * there, passed across a reexec). */
+int server_init(const char *socket_path, int inherited_fd);
+/* The listening socket, to pass across a reexec. */
+int server_listen_fd(void);
 void server_finish(void);
 
 /* Tell the login waiting on s (if any) that its manager is ready (ok) or not. */

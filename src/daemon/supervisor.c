@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include "backend.h"
 #include "daemon.h"
 #include "log.h"
+#include "state.h"
 #include "user.h"
 #include "usergroup.h"
 
@@ -36,6 +38,7 @@ static struct hmap children; /* struct child by pid */
 static unsigned nmanagers;   /* manager processes alive */
 
 static void manager_spawn(struct user *u);
+static void manager_exited(struct user *u, int status);
 
 const char *manager_state_name(enum manager_state state)
 {
@@ -54,6 +57,7 @@ static void manager_set_state(struct manager *mgr, enum manager_state state)
 {
 	mgr->state = state;
 	mgr->since = time(NULL);
+	user_save(mgr->proc.user);
 }
 
 int supervisor_init(void)
@@ -84,7 +88,7 @@ void manager_init(struct manager *mgr, struct user *user)
 	memset(mgr, 0, sizeof(*mgr));
 	mgr->state = MANAGER_STOPPED;
 	mgr->since = time(NULL);
-	mgr->ready_fd = mgr->ready_keep_fd = -1;
+	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = -1;
 	mgr->proc.user = mgr->waiter.user = user;
 	mgr->waiter.waiter = true;
 	timer_init(&mgr->timer, manager_timer, user);
@@ -400,7 +404,7 @@ static void manager_spawn(struct user *u)
 	env_build(env, u, plan, plan->ready == BACKEND_READY_FIFO ? fifo : NULL);
 	/* Leftovers of an earlier run (a crashed manager's children) must not
 	 * meet the new manager. */
-	usergroup_kill(u->uid);
+	usergroup_kill(u->uid, 0);
 	int cgroup_fd = usergroup_prepare(u->uid);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
 	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, use_pam, err, sizeof(err));
@@ -422,6 +426,7 @@ static void manager_spawn(struct user *u)
 		return;
 	}
 	mgr->proc.pid = pid;
+	mgr->proc_start = proc_start_time(pid);
 	hmap_insert(&children, &mgr->proc.node, (uint64_t)pid);
 	nmanagers++;
 	if (wpid > 0) {
@@ -500,13 +505,54 @@ static void manager_timer(struct timer *t, void *data)
 			u->name, daemon_config()->stop_timeout);
 		if (mgr->proc.pid)
 			kill(mgr->proc.pid, SIGKILL);
-		usergroup_kill(u->uid);
+		usergroup_kill(u->uid, mgr->proc.pid);
 	}
+}
+
+static void adopted_exited(int fd, uint32_t events, void *data)
+{
+	manager_exited(data, -1);
+}
+
+void manager_adopt(struct user *u, pid_t pid, uint64_t start, int stop_signal, const char *backend)
+{
+	struct manager *mgr = &u->mgr;
+	snprintf(mgr->backend, sizeof(mgr->backend), "%s", backend);
+	mgr->stop_signal = stop_signal > 0 && stop_signal < NSIG ? stop_signal : SIGTERM;
+	if (!proc_is(pid, start)) {
+		log_info("the manager of %s (pid %d) is gone", u->name, (int)pid);
+		return;
+	}
+	siginfo_t si = {0};
+	bool child = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+	if (child) { /* after a reexec: still ours, reaped on SIGCHLD */
+		hmap_insert(&children, &mgr->proc.node, (uint64_t)pid);
+	} else {
+		mgr->pidfd = (int)pidfd_open(pid, 0);
+		if (mgr->pidfd >= 0)
+			mgr->pidfd_src = poller_add_fd(mgr->pidfd, EPOLLIN, adopted_exited, u);
+		if (!mgr->pidfd_src) {
+			log_err("cannot watch the manager of %s (pid %d): %s", u->name, (int)pid,
+				strerror(errno));
+			if (mgr->pidfd >= 0)
+				close(mgr->pidfd);
+			mgr->pidfd = -1;
+			return;
+		}
+	}
+	mgr->proc.pid = pid;
+	mgr->proc_start = start;
+	mgr->started_ms = monotonic_ms();
+	nmanagers++;
+	log_info("adopted the manager of %s: pid %d%s", u->name, (int)pid, child ? "" : " (watched by pidfd)");
+	manager_set_state(mgr, MANAGER_READY);
 }
 
 static void describe_status(int status, char *out, size_t len)
 {
-	if (WIFEXITED(status))
+	if (status == -1) /* adopted, not our child: no status to be had */
+		snprintf(out, len, "exited");
+	else if (WIFEXITED(status))
 		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status),
@@ -540,12 +586,22 @@ static void manager_exited(struct user *u, int status)
 	struct manager *mgr = &u->mgr;
 	nmanagers--;
 	ready_close(mgr);
+	if (mgr->pidfd_src) {
+		poller_remove_fd(mgr->pidfd_src);
+		mgr->pidfd_src = NULL;
+	}
+	if (mgr->pidfd >= 0) {
+		close(mgr->pidfd);
+		mgr->pidfd = -1;
+	}
+	pid_t root = mgr->proc.pid;
+	mgr->proc.pid = 0;
 	if (mgr->waiter.pid) {
 		kill(mgr->waiter.pid, SIGKILL);
 		child_forget(&mgr->waiter); /* reaped as an orphan */
 	}
 	/* Whatever the manager left behind goes with it. */
-	int left = usergroup_kill(u->uid);
+	int left = usergroup_kill(u->uid, root);
 	if (left)
 		log_info("killed %d leftover process%s of %s's manager", left, left == 1 ? "" : "es",
 			u->name);
@@ -609,10 +665,12 @@ void supervisor_reap(void)
 		struct child *c = container_of(n, struct child, node);
 		struct user *u = c->user;
 		bool waiter = c->waiter;
-		child_forget(c);
-		if (waiter)
+		if (waiter) {
+			child_forget(c);
 			waiter_exited(u, status);
-		else
+		} else {
+			hmap_remove(&children, &c->node);
 			manager_exited(u, status);
+		}
 	}
 }

@@ -43,6 +43,9 @@ struct child {
 struct manager {
 	enum manager_state state;
 	struct child proc;        /* manager process; pid 0 when none */
+	uint64_t proc_start;      /* its start time (pid reuse check) */
+	int pidfd;                /* adopted manager that is not our child, else -1 */
+	struct poller_fd *pidfd_src;
 	struct child waiter;      /* readiness waiter process; pid 0 when none */
 	int ready_fd;             /* FIFO read end while STARTING, else -1 */
 	int ready_keep_fd;        /* our own write end: no EPOLLHUP before the manager opens it */
@@ -67,6 +70,10 @@ void manager_init(struct manager *mgr, struct user *user);
 /* Start (from STOPPED or FAILED; resets the failure count) or, when stopping,
  * start again once stopped. No-op when starting, ready or in backoff. */
 void manager_start(struct user *user);
+/* Take over a manager a previous daemon started (from the state files):
+ * READY if pid is still that process, else STOPPED. */
+void manager_adopt(struct user *user, pid_t pid, uint64_t start, int stop_signal,
+	const char *backend);
 /* Graceful stop; no-op when already stopped or stopping. */
 void manager_stop(struct user *user);
 const char *manager_state_name(enum manager_state state);

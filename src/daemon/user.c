@@ -15,6 +15,7 @@
 #include "log.h"
 #include "rundir.h"
 #include "server.h"
+#include "state.h"
 
 static struct hmap users;    /* by uid */
 static struct hmap sessions; /* by id */
@@ -75,8 +76,37 @@ static void user_free(struct user *u)
 		if (rundir_remove(u->rundir) == 0)
 			log_info("removed %s", u->rundir);
 	}
+	state_drop_user(u->uid);
 	hmap_remove(&users, &u->node);
 	free(u);
+}
+
+void user_save(struct user *u)
+{
+	struct state_user su = {
+		.uid = u->uid,
+		.manager_pid = u->mgr.proc.pid,
+		.manager_start = u->mgr.proc_start,
+		.rundir_managed = u->rundir_managed,
+		.restarts = u->mgr.restarts,
+		.stop_signal = u->mgr.stop_signal,
+		.since = u->mgr.since,
+	};
+	proto_strlcpy(su.rundir, u->rundir, sizeof(su.rundir));
+	proto_strlcpy(su.backend, u->mgr.backend, sizeof(su.backend));
+	state_save_user(&su);
+}
+
+static void session_save(const struct session *s)
+{
+	struct state_session ss = {
+		.id = s->id, .uid = s->user->uid, .pid = s->pid, .pid_start = s->pid_start,
+		.flags = s->flags, .since = s->since, .export_rundir = s->export_rundir,
+	};
+	proto_strlcpy(ss.service, s->service, sizeof(ss.service));
+	proto_strlcpy(ss.tty, s->tty, sizeof(ss.tty));
+	proto_strlcpy(ss.rhost, s->rhost, sizeof(ss.rhost));
+	state_save_session(&ss);
 }
 
 /* Drop the user object if nothing needs it any more. */
@@ -140,6 +170,16 @@ static struct user *user_create(const struct passwd *pw)
 	return u;
 }
 
+static void session_link(struct user *u, struct session *s)
+{
+	s->prev = NULL;
+	s->next = u->sessions;
+	if (u->sessions)
+		u->sessions->prev = s;
+	u->sessions = s;
+	u->nsessions++;
+}
+
 static void session_pid_exited(int fd, uint32_t events, void *data)
 {
 	struct session *s = data;
@@ -163,6 +203,7 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 		return -1;
 	proto_strlcpy(u->rundir, path, sizeof(u->rundir));
 	u->rundir_managed = true;
+	user_save(u);
 	return 0;
 }
 
@@ -178,8 +219,10 @@ static int session_setup_rundir(struct user *u, struct session *s,
 	if (!manage) {
 		/* Something else manages it (or nothing): the manager uses what
 		 * the first such login had, and we never create or remove it. */
-		if (preset && !u->rundir[0])
+		if (preset && !u->rundir[0]) {
 			proto_strlcpy(u->rundir, req->rundir, sizeof(u->rundir));
+			user_save(u);
+		}
 		return 0;
 	}
 	if (user_make_rundir(u, err, errlen) < 0)
@@ -226,6 +269,7 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 	}
 	s->user = u;
 	s->pid = pid;
+	s->pid_start = proc_start_time(pid);
 	s->pidfd = pidfd;
 	s->flags = req->flags;
 	s->since = time(NULL);
@@ -247,11 +291,8 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 		snprintf(err, errlen, "cannot watch login process %d", (int)pid);
 		goto fail;
 	}
-	s->next = u->sessions;
-	if (u->sessions)
-		u->sessions->prev = s;
-	u->sessions = s;
-	u->nsessions++;
+	session_link(u, s);
+	session_save(s);
 	timer_disarm(&u->stop_delay); /* a login within stop_delay keeps the manager */
 	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d",
 		(unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
@@ -300,6 +341,7 @@ void session_close(struct session *s, const char *why)
 	poller_remove_fd(s->pidfd_src);
 	close(s->pidfd);
 	hmap_remove(&sessions, &s->node);
+	state_drop_session(s->id);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -456,9 +498,9 @@ void users_finish(void)
 	while (n) {
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
+		/* Still has sessions: its records and runtime dir stay for the
+		 * next daemon, which takes the sessions over. */
 		timer_disarm(&u->stop_delay);
-		if (u->rundir_managed && u->rundir[0])
-			rundir_remove(u->rundir);
 		free(u);
 		n = next;
 	}
@@ -556,4 +598,87 @@ void users_start_lingering(void)
 {
 	if (daemon_config()->linger != CONFIG_LINGER_NO)
 		linger_foreach(linger_start_one, NULL);
+}
+
+static void restore_user(const struct state_user *su, void *data)
+{
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096];
+	getpwuid_r(su->uid, &pwbuf, buf, sizeof(buf), &pw);
+	if (!pw) {
+		log_warn("state of uid %u ignored: no such user any more", (unsigned)su->uid);
+		state_drop_user(su->uid);
+		return;
+	}
+	struct user *u = user_find(su->uid);
+	if (!u && !(u = user_create(pw)))
+		return;
+	proto_strlcpy(u->rundir, su->rundir, sizeof(u->rundir));
+	u->rundir_managed = su->rundir_managed;
+	u->mgr.restarts = su->restarts;
+	if (su->manager_pid > 0)
+		manager_adopt(u, su->manager_pid, su->manager_start, su->stop_signal, su->backend);
+}
+
+static void restore_session(const struct state_session *ss, void *data)
+{
+	uint64_t *max_id = data;
+	if (ss->id > *max_id)
+		*max_id = ss->id;
+	struct user *u = user_find(ss->uid);
+	if (!u) {
+		struct passwd pwbuf, *pw = NULL;
+		char buf[4096];
+		getpwuid_r(ss->uid, &pwbuf, buf, sizeof(buf), &pw);
+		if (pw)
+			u = user_create(pw);
+	}
+	int pidfd = -1;
+	if (!u || !proc_is(ss->pid, ss->pid_start) || (pidfd = (int)pidfd_open(ss->pid, 0)) < 0) {
+		log_info("session %llu ended while the daemon was away", (unsigned long long)ss->id);
+		state_drop_session(ss->id);
+		return;
+	}
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s || hmap_insert(&sessions, &s->node, ss->id) < 0) {
+		free(s);
+		close(pidfd);
+		return;
+	}
+	s->id = ss->id;
+	s->user = u;
+	s->pid = ss->pid;
+	s->pid_start = ss->pid_start;
+	s->pidfd = pidfd;
+	s->flags = ss->flags;
+	s->since = ss->since;
+	s->export_rundir = ss->export_rundir;
+	proto_strlcpy(s->service, ss->service, sizeof(s->service));
+	proto_strlcpy(s->tty, ss->tty, sizeof(s->tty));
+	proto_strlcpy(s->rhost, ss->rhost, sizeof(s->rhost));
+	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
+	session_link(u, s);
+	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->name,
+		(int)s->pid);
+}
+
+void users_restore(void)
+{
+	uint64_t max_id = 0;
+	state_foreach_user(restore_user, NULL);
+	state_foreach_session(restore_session, &max_id);
+	if (max_id >= next_session_id)
+		next_session_id = max_id + 1;
+	/* Now decide each user's fate as if its last event had just happened. */
+	size_t i;
+	struct hmap_node *n = hmap_first(&users, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&users, n, &i);
+		struct user *u = container_of(n, struct user, node);
+		if (u->nsessions)
+			manager_start(u); /* no-op when adopted running */
+		else
+			user_sessions_gone(u); /* may free u */
+		n = next;
+	}
 }

@@ -32,6 +32,7 @@ struct session {
 	char rhost[PROTO_HOST_SIZE];
 	uint32_t flags;
 	pid_t pid; /* the process that opened the session */
+	uint64_t pid_start; /* its start time: a reused pid is not this login */
 	int pidfd;
 	struct poller_fd *pidfd_src;
 	time_t since;
@@ -97,6 +98,11 @@ void users_start_lingering(void);
 
 /* Stop every manager (daemon shutdown). */
 void users_stop_all(void);
+
+/* Record u (and its manager) in the state dir. */
+void user_save(struct user *u);
+/* Take over what a previous daemon left in the state dir. */
+void users_restore(void);
 
 /* Answer every login waiting for u's manager. */
 void user_release_waiters(struct user *u, bool ok, const char *why);

@@ -166,7 +166,7 @@ static int read_proc(pid_t pid, struct proc_entry *e)
 }
 
 /* One pass over /proc: kill each process of our subtree owned by uid. */
-static int tree_kill(uid_t uid)
+static int tree_kill(uid_t uid, pid_t root)
 {
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -197,21 +197,21 @@ static int tree_kill(uid_t uid)
 			continue;
 		/* Walk up: is this process below the daemon? (bounded: pid trees
 		 * have no cycles, but a racing reparent must not loop us) */
-		pid_t p = procs[i].ppid;
-		for (int depth = 0; p > 1 && p != self && depth < 4096; depth++) {
+		pid_t p = procs[i].pid == root ? self : procs[i].ppid;
+		for (int depth = 0; p > 1 && p != self && p != root && depth < 4096; depth++) {
 			size_t j;
 			for (j = 0; j < n && procs[j].pid != p; j++)
 				;
 			p = j < n ? procs[j].ppid : 0;
 		}
-		if (p == self && kill(procs[i].pid, SIGKILL) == 0)
+		if ((p == self || (root && p == root)) && kill(procs[i].pid, SIGKILL) == 0)
 			killed++;
 	}
 	free(procs);
 	return killed;
 }
 
-int usergroup_kill(uid_t uid)
+int usergroup_kill(uid_t uid, pid_t root)
 {
 	if (base[0])
 		return cgroup_kill(uid);
@@ -219,7 +219,7 @@ int usergroup_kill(uid_t uid)
 	 * pass finds nothing (killed processes cannot fork any more). */
 	int total = 0;
 	for (int pass = 0; pass < 16; pass++) {
-		int n = tree_kill(uid);
+		int n = tree_kill(uid, root);
 		if (!n)
 			break;
 		total += n;

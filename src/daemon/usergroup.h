@@ -20,9 +20,10 @@ bool usergroup_init(bool use_cgroups);
 /* The fd of the user's cgroup.procs for the child to join (write "0"), or -1
  * when cgroups are not used or the group cannot be made. */
 int usergroup_prepare(uid_t uid);
-/* SIGKILL everything the user's manager started. Returns how many processes
- * were seen (0: nothing was left). */
-int usergroup_kill(uid_t uid);
+/* SIGKILL everything the user's manager started. root: a manager the daemon
+ * adopted (not below it in the process tree), or 0. Returns how many
+ * processes were seen (0: nothing was left). */
+int usergroup_kill(uid_t uid, pid_t root);
 /* Remove the user's (empty) cgroup, if any. */
 void usergroup_remove(uid_t uid);
 

@@ -1,0 +1,256 @@
+#include "state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+uint64_t proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parens: fields resume after the
+	 * last ')'. Then: state(3) ppid(4) ... starttime(22). */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	for (int field = 3; field < 22 && p; field++) /* p: the space before field 3 */
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+bool proc_is(pid_t pid, uint64_t start)
+{
+	return pid > 0 && start && proc_start_time(pid) == start;
+}
+
+static int state_path(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int state_path(char *out, size_t len, const char *fmt, ...)
+{
+	int n = snprintf(out, len, "%s/", daemon_config()->state_dir);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = n < 0 || (size_t)n >= len ? -1 : vsnprintf(out + n, len - (size_t)n, fmt, ap);
+	va_end(ap);
+	return m < 0 || (size_t)(n + m) >= len ? -1 : 0;
+}
+
+int state_init(void)
+{
+	char path[PROTO_PATH_SIZE];
+	/* One daemon per state_dir: a second one would fight over managers. */
+	if (state_path(path, sizeof(path), "lock") < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		log_err("cannot lock %s: %s", path,
+			errno == EWOULDBLOCK ? "another dinit-userservd runs with this state_dir"
+					     : strerror(errno));
+		return -1;
+	}
+	/* sessions/ is ours alone; users/<uid>/ holds each manager's readiness
+	 * FIFO, which the user must reach. */
+	const char *dirs[] = {"sessions", "users"};
+	const mode_t modes[] = {0700, 0755};
+	for (size_t i = 0; i < 2; i++) {
+		if (state_path(path, sizeof(path), "%s", dirs[i]) < 0 ||
+			(mkdir(path, modes[i]) < 0 && errno != EEXIST) || chmod(path, modes[i]) < 0) {
+			log_err("cannot create %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Replace path with text, atomically. */
+static int write_file(const char *path, const char *text, size_t len)
+{
+	char tmp[PROTO_PATH_SIZE + 8];
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_err("cannot write %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	ssize_t n = write(fd, text, len);
+	if (close(fd) < 0 || n != (ssize_t)len || rename(tmp, path) < 0) {
+		log_err("cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int state_save_session(const struct state_session *s)
+{
+	char path[PROTO_PATH_SIZE], text[1024];
+	if (state_path(path, sizeof(path), "sessions/%" PRIu64, s->id) < 0)
+		return -1;
+	int n = snprintf(text, sizeof(text),
+		"id=%" PRIu64 "\nuid=%u\npid=%d\npid_start=%" PRIu64 "\nservice=%s\ntty=%s\n"
+		"rhost=%s\nflags=%u\nsince=%lld\nexport_rundir=%d\n",
+		s->id, (unsigned)s->uid, (int)s->pid, s->pid_start, s->service, s->tty, s->rhost,
+		(unsigned)s->flags, (long long)s->since, s->export_rundir);
+	return n > 0 && (size_t)n < sizeof(text) ? write_file(path, text, (size_t)n) : -1;
+}
+
+void state_drop_session(uint64_t id)
+{
+	char path[PROTO_PATH_SIZE];
+	if (state_path(path, sizeof(path), "sessions/%" PRIu64, id) == 0 && unlink(path) < 0 &&
+		errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+int state_save_user(const struct state_user *u)
+{
+	char path[PROTO_PATH_SIZE], text[2048];
+	if (state_path(path, sizeof(path), "users/%u", (unsigned)u->uid) < 0)
+		return -1;
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -1;
+	if (state_path(path, sizeof(path), "users/%u/state", (unsigned)u->uid) < 0)
+		return -1;
+	int n = snprintf(text, sizeof(text),
+		"uid=%u\nmanager_pid=%d\nmanager_start=%" PRIu64 "\nrundir=%s\nrundir_managed=%d\n"
+		"restarts=%u\nbackend=%s\nstop_signal=%d\nsince=%lld\n",
+		(unsigned)u->uid, (int)u->manager_pid, u->manager_start, u->rundir, u->rundir_managed,
+		u->restarts, u->backend, u->stop_signal, (long long)u->since);
+	return n > 0 && (size_t)n < sizeof(text) ? write_file(path, text, (size_t)n) : -1;
+}
+
+void state_drop_user(uid_t uid)
+{
+	char path[PROTO_PATH_SIZE];
+	if (state_path(path, sizeof(path), "users/%u/state", (unsigned)uid) == 0 && unlink(path) < 0 &&
+		errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+/* Read a small key=value file; fn is called for each line. 0 or -1. */
+static int read_kv(int dirfd, const char *name, void (*fn)(const char *k, const char *v, void *),
+	void *data)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || n == (ssize_t)sizeof(buf) - 1)
+		return -1;
+	buf[n] = '\0';
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *eq = strchr(line, '=');
+		if (!eq)
+			return -1;
+		*eq = '\0';
+		fn(line, eq + 1, data);
+	}
+	return 0;
+}
+
+static void session_kv(const char *k, const char *v, void *data)
+{
+	struct state_session *s = data;
+	if (!strcmp(k, "id")) s->id = strtoull(v, NULL, 10);
+	else if (!strcmp(k, "uid")) s->uid = (uid_t)strtoul(v, NULL, 10);
+	else if (!strcmp(k, "pid")) s->pid = (pid_t)strtol(v, NULL, 10);
+	else if (!strcmp(k, "pid_start")) s->pid_start = strtoull(v, NULL, 10);
+	else if (!strcmp(k, "service")) proto_strlcpy(s->service, v, sizeof(s->service));
+	else if (!strcmp(k, "tty")) proto_strlcpy(s->tty, v, sizeof(s->tty));
+	else if (!strcmp(k, "rhost")) proto_strlcpy(s->rhost, v, sizeof(s->rhost));
+	else if (!strcmp(k, "flags")) s->flags = (uint32_t)strtoul(v, NULL, 10) & PROTO_OPEN_FLAGS_ALL;
+	else if (!strcmp(k, "since")) s->since = (time_t)strtoll(v, NULL, 10);
+	else if (!strcmp(k, "export_rundir")) s->export_rundir = atoi(v) != 0;
+}
+
+static void user_kv(const char *k, const char *v, void *data)
+{
+	struct state_user *u = data;
+	if (!strcmp(k, "uid")) u->uid = (uid_t)strtoul(v, NULL, 10);
+	else if (!strcmp(k, "manager_pid")) u->manager_pid = (pid_t)strtol(v, NULL, 10);
+	else if (!strcmp(k, "manager_start")) u->manager_start = strtoull(v, NULL, 10);
+	else if (!strcmp(k, "rundir")) proto_strlcpy(u->rundir, v, sizeof(u->rundir));
+	else if (!strcmp(k, "rundir_managed")) u->rundir_managed = atoi(v) != 0;
+	else if (!strcmp(k, "restarts")) u->restarts = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, "backend")) proto_strlcpy(u->backend, v, sizeof(u->backend));
+	else if (!strcmp(k, "stop_signal")) u->stop_signal = atoi(v);
+	else if (!strcmp(k, "since")) u->since = (time_t)strtoll(v, NULL, 10);
+}
+
+static DIR *open_state_dir(const char *sub)
+{
+	char path[PROTO_PATH_SIZE];
+	if (state_path(path, sizeof(path), "%s", sub) < 0)
+		return NULL;
+	return opendir(path);
+}
+
+void state_foreach_session(void (*fn)(const struct state_session *s, void *data), void *data)
+{
+	DIR *d = open_state_dir("sessions");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || strchr(e->d_name, '.'))
+			continue; /* ".", "..", and leftover "<id>.new" */
+		struct state_session s = {0};
+		if (read_kv(dirfd(d), e->d_name, session_kv, &s) < 0 || !s.id ||
+			strtoull(e->d_name, NULL, 10) != s.id) {
+			log_warn("ignoring unreadable session record %s", e->d_name);
+			unlinkat(dirfd(d), e->d_name, 0);
+			continue;
+		}
+		fn(&s, data);
+	}
+	closedir(d);
+}
+
+void state_foreach_user(void (*fn)(const struct state_user *u, void *data), void *data)
+{
+	DIR *d = open_state_dir("users");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char name[300];
+		snprintf(name, sizeof(name), "%s/state", e->d_name);
+		struct state_user u = {0};
+		if (read_kv(dirfd(d), name, user_kv, &u) < 0)
+			continue; /* no record: a user dir of the backends only */
+		if (strtoul(e->d_name, NULL, 10) != u.uid) {
+			log_warn("ignoring inconsistent user record %s", name);
+			continue;
+		}
+		fn(&u, data);
+	}
+	closedir(d);
+}

@@ -103,6 +103,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.restart_window, 60);
 	assert_int_equal(cfg.max_connections, 256);
 	assert_int_equal(cfg.max_connections_per_uid, 16);
+	assert_true(cfg.use_cgroups);
 	assert_int_equal(cfg.n_dinit_service_dirs, 4);
 	assert_string_equal(cfg.dinit_service_dirs[0], "~/.config/dinit.d");
 	assert_string_equal(cfg.dinit_service_dirs[1], "/etc/dinit.d/user");
@@ -137,6 +138,7 @@ static const char all_keys_text[] =
 	"restart_window = 1\n"
 	"max_connections = 65536\n"
 	"max_connections_per_uid = 1\n"
+	"use_cgroups = no\n"
 	"dinit_service_dirs = ~/a /b\n"
 	"manager_env = LANG=C.UTF-8\n"
 	"manager_env = _X1=a=b c\n";
@@ -162,6 +164,7 @@ static void assert_all_keys(const struct config *cfg)
 	assert_int_equal(cfg->restart_window, 1);
 	assert_int_equal(cfg->max_connections, 65536);
 	assert_int_equal(cfg->max_connections_per_uid, 1);
+	assert_false(cfg->use_cgroups);
 	assert_int_equal(cfg->n_dinit_service_dirs, 2);
 	assert_string_equal(cfg->dinit_service_dirs[0], "~/a");
 	assert_string_equal(cfg->dinit_service_dirs[1], "/b");
@@ -633,6 +636,7 @@ static void test_dump_defaults(void **state)
 		"restart_window = 60\n"
 		"max_connections = 256\n"
 		"max_connections_per_uid = 16\n"
+		"use_cgroups = yes\n"
 		"dinit_service_dirs = ~/.config/dinit.d /etc/dinit.d/user "
 			"/usr/local/lib/dinit.d/user /usr/lib/dinit.d/user\n"
 		"# manager_env: none\n");

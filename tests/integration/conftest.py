@@ -32,6 +32,11 @@ def _require_root():
 
 
 def _require_build():
+    for private in sb.PRIVATE_PATHS:
+        if sb.BUILD_DIR == private or sb.BUILD_DIR.startswith(private + "/"):
+            pytest.fail("build dir %s is under %s, which the sandbox hides behind a "
+                        "fresh tmpfs/overlay: use a build dir elsewhere (e.g. /var/tmp)"
+                        % (sb.BUILD_DIR, private), pytrace=False)
     missing = [p for p in (sb.DAEMON, sb.CTL, sb.PAM_MODULE) if not os.path.exists(p)]
     if missing:
         pytest.fail("not built: %s (build dir %s; run tests/run or set DUS_BUILD_DIR)"

@@ -15,13 +15,18 @@ Command line (prints one JSON document on stdout):
         session id was given, then LIST_SESSIONS again:
         {"replies": [...], "sessions_while_open": [...], "close": {...}|null,
          "sessions_after": [...]}
-    dusproto.py SOCKET raw HEX [HEX...]
+    dusproto.py SOCKET raw HEX [HEX...]    (or raw - : one HEX per line on stdin)
         send each packet (hex) on its own connection; for each, every reply until
-        EOF or 2 s of silence: {"results": [{"replies": [...], "eof": bool,
+        EOF, 2 s of silence, or 0.2 s of silence after a reply: {"results": [{"replies": [...], "eof": bool,
         "error": str|null}, ...], "serving": bool}; serving: a LIST_SESSIONS on a
         fresh connection afterwards still got its END.
+    dusproto.py SOCKET hog N
+        open N connections and send nothing; print {"opened": K} (K of N
+        connected) and keep them until stdin ends; then print whether each
+        of them had been closed by the daemon: {"closed_by_daemon": C}
     dusproto.py SOCKET list-sessions | list-users
 """
+import select
 import json
 import socket
 import struct
@@ -191,6 +196,8 @@ def cmd_raw(path, packets):
                         r["eof"] = True
                         break
                     r["replies"].append(m)
+                    # After the answer, only a short look for more or EOF.
+                    c.sock.settimeout(0.2)
             except socket.timeout:
                 pass
             except (ConnectionResetError, BrokenPipeError) as e:
@@ -210,6 +217,30 @@ def cmd_raw(path, packets):
     return {"results": results, "serving": serving}
 
 
+def cmd_hog(path, n):
+    conns = []
+    for _ in range(n):
+        try:
+            conns.append(Conn(path, timeout=2))
+        except OSError:
+            pass
+    sys.stdout.write(json.dumps({"opened": len(conns)}) + "\n")
+    sys.stdout.flush()
+    sys.stdin.read()
+    closed = 0
+    for c in conns:
+        r, _, _ = select.select([c.sock], [], [], 0)
+        if r:
+            try:
+                if not c.sock.recv(MSG_MAX + 1, socket.MSG_DONTWAIT):
+                    closed += 1
+            except OSError:
+                closed += 1
+        c.close()
+    sys.stdout.write(json.dumps({"closed_by_daemon": closed}) + "\n")
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         sys.stderr.write(__doc__)
@@ -218,7 +249,12 @@ def main(argv):
     if cmd == "open":
         out = cmd_open(path, *argv[2:])
     elif cmd == "raw":
-        out = cmd_raw(path, [bytes.fromhex(h) for h in argv[2:]])
+        hexes = argv[2:]
+        if hexes == ["-"]:
+            hexes = sys.stdin.read().split()
+        out = cmd_raw(path, [bytes.fromhex(h) for h in hexes])
+    elif cmd == "hog":
+        return cmd_hog(path, int(argv[2]))
     elif cmd == "list-sessions":
         out = request_list(path, LIST_SESSIONS)
     elif cmd == "list-users":

@@ -43,6 +43,10 @@ DUSPROTO = os.path.join(HERE, "dusproto.py")
 RECORD_PAM_ITEMS = os.path.join(HERE, "record-pam-items")
 PAM_HOLD = os.path.join(HERE, "pam-hold")
 
+# Paths that are private in the sandbox (a fresh tmpfs or an overlay): the
+# build dir must not be below one of these.
+PRIVATE_PATHS = ("/run", "/home", "/tmp", "/var/log", "/dev/shm", "/etc", "/var/lib")
+
 # Where the harness keeps its files inside a sandbox (private tmpfs).
 TEST_DIR = "/run/dus-test"
 PAM_ITEMS_LOG = TEST_DIR + "/pam-items.log"
@@ -447,9 +451,12 @@ class Sandbox:
 
     # ---- the daemon ----------------------------------------------------
 
-    def start_daemon(self, config=None, args=(), timeout=20, nofile=1024, wait_ready=True):
+    def start_daemon(self, config=None, args=(), timeout=20, nofile=(1024, None),
+                     wait_ready=True):
         """Write the config (harness defaults updated with config) and start the
-        daemon inside with --ready-fd; returns a Daemon once it is ready."""
+        daemon inside with --ready-fd; returns a Daemon once it is ready.
+        nofile: (soft, hard) RLIMIT_NOFILE to start it with (None: unchanged;
+        the default is a service's soft limit of 1024), or None."""
         d = Daemon(self, config or {}, args, timeout, nofile, wait_ready)
         return d
 
@@ -490,12 +497,12 @@ class Sandbox:
                                      % (what, timeout, value))
             time.sleep(interval)
 
-    def proto(self, *args, as_user=None, timeout=20):
+    def proto(self, *args, as_user=None, timeout=20, input=None):
         """Run dusproto.py (the Python wire client) inside; returns its JSON output."""
         argv = [PYTHON, DUSPROTO] + list(args)
         if as_user:
             argv = self.as_user(as_user, argv)
-        r = self.run(argv, timeout=timeout)
+        r = self.run(argv, timeout=timeout, input=input)
         if r.returncode != 0:
             raise SandboxError("dusproto %s: exit %d: %s" % (args, r.returncode, r.stderr))
         return json.loads(r.stdout)
@@ -670,7 +677,9 @@ class Daemon:
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
         argv = [DAEMON, "-c", self.config_path, "--ready-fd", str(wfd)] + list(args)
         if nofile:
-            argv = ["prlimit", "--nofile=%d:%d" % (nofile, max(nofile, 4096)), "--"] + argv
+            soft, hard = nofile
+            argv = ["prlimit", "--nofile=%s:%s" % ("" if soft is None else soft,
+                                                   "" if hard is None else hard), "--"] + argv
         env = dict(CLEAN_ENV)
         os.set_inheritable(wfd, True)
         try:

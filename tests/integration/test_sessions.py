@@ -273,7 +273,8 @@ def test_malformed_packets_rejected(world, daemon):
     serving."""
     cases = bad_packets()
     names = list(cases)
-    out = world.proto(daemon.socket, "raw", *[cases[n].hex() for n in names], timeout=120)
+    out = world.proto(daemon.socket, "raw", "-", timeout=120,
+                      input="\n".join(cases[n].hex() for n in names))
     assert out["serving"], out
     problems = []
     for name, r in zip(names, out["results"]):
@@ -298,7 +299,8 @@ def test_many_bad_clients_then_login(world, daemon):
     """A burst of garbage from an unprivileged user does not stop root's logins."""
     cases = bad_packets()
     packets = [cases[n].hex() for n in cases] * 4
-    out = world.proto(daemon.socket, "raw", *packets, as_user="user2", timeout=300)
+    out = world.proto(daemon.socket, "raw", "-", as_user="user2", timeout=300,
+                      input="\n".join(packets))
     assert out["serving"]
     for r in out["results"]:
         assert not any(m["type"] == "OPEN_REPLY" for m in r["replies"])
@@ -362,13 +364,32 @@ def test_sigterm_idle_exits_zero(world, daemon):
     assert r.returncode == 0 and r.elapsed < 1.0
 
 
-def test_daemon_under_low_fd_limit(world):
-    """The daemon runs with the soft RLIMIT_NOFILE of a service (1024)."""
-    d = world.start_daemon(nofile=1024)
+@pytest.mark.parametrize("nofile", [(1024, None), (1024, 1024)], ids=["soft1024", "hard1024"])
+def test_idle_connections_do_not_exhaust_the_daemon(world, nofile):
+    """Under a service's fd limit (soft 1024; or hard 1024, which the daemon
+    cannot raise), an unprivileged user holding 1100 idle connections does
+    not stop root's logins, and the daemon lives on."""
+    d = world.start_daemon(nofile=nofile)
     r = world.run(["grep", "Max open files", "/proc/%d/limits" % d.pid], check=True)
-    assert r.stdout.split()[3] == "1024"
-    hs = [world.hold_su("user%d" % (i % 2 + 1)) for i in range(6)]
-    assert len(world.sessions()) == 6
+    soft, hard = (int(x) for x in r.stdout.split()[3:5])
+    assert soft >= 1024
+    if nofile[1] is not None:
+        assert (soft, hard) == (1024, 1024)
+    hog = world.popen(world.as_user("user2", [sb.PYTHON, sb.DUSPROTO, d.socket, "hog", "1100"]),
+                      timeout=120, stdin=sb.subprocess.PIPE, stdout=sb.subprocess.PIPE,
+                      stderr=sb.subprocess.STDOUT)
+    reader = sb.LineReader(hog.stdout)
+    first = reader.readline(60)
+    assert first and first.startswith('{"opened"'), first
+    hs = [world.hold_su("user%d" % (i % 2 + 1)) for i in range(4)]
+    assert sorted(s["pid"] for s in world.sessions()) == sorted(h.pid for h in hs)
+    r = world.su("user1", "true")
+    assert r.returncode == 0 and r.elapsed < 2
     for h in hs:
-        h.end()
+        assert h.end() == 0
     wait_no_sessions(world)
+    hog.stdin.close()
+    reader.read_rest(30)
+    assert hog.wait(30) == 0
+    assert d.running()
+    assert world.sessions() == []

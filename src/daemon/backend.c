@@ -220,7 +220,7 @@ static int prepare_dinit(const struct config *cfg, const struct backend_user *us
 }
 
 /*
- * runit / s6: scandir-exec DIR SUPERVISOR... as the manager, and
+ * runit / s6: scandir-exec [--runit] DIR SUPERVISOR... as the manager, and
  * scandir-wait --KIND --since T --timeout N DIR as the readiness waiter.
  */
 static int prepare_scandir(const struct config *cfg, const struct backend_user *user,
@@ -233,6 +233,8 @@ static int prepare_scandir(const struct config *cfg, const struct backend_user *
 		user->home);
 
 	plan_arg(b, plan_str(b, "%s/scandir-exec", lx));
+	if (runit)
+		plan_arg(b, plan_str(b, "--runit"));
 	plan_arg(b, dir);
 	if (runit) {
 		plan_arg(b, plan_str(b, "runsvdir"));
@@ -258,10 +260,10 @@ static int prepare_scandir(const struct config *cfg, const struct backend_user *
 	plan_waiter_arg(b, dir);
 
 	b->plan->ready = BACKEND_READY_WAITER;
-	/* runsvdir: SIGHUP = TERM every runsv, which stops its service, then
-	 * exit (SIGTERM would exit at once, leaving them). s6-svscan: SIGTERM =
-	 * s6-svscanctl -t, a clean stop of every service and logger. */
-	b->plan->stop_signal = runit ? SIGHUP : SIGTERM;
+	/* s6-svscan: SIGTERM = s6-svscanctl -t, a clean stop of every service
+	 * and logger. runsvdir has no such signal: scandir-exec --runit stays its
+	 * parent and does the clean stop on SIGTERM. */
+	b->plan->stop_signal = SIGTERM;
 	return 0;
 }
 

@@ -10,7 +10,8 @@
               (backend none); world.daemon is the same object
 
 Run as root (the sandbox needs it). DUS_BUILD_DIR selects the build dir
-(default: <repo>/build); tests/run sets it.
+(default: <repo>/build); tests/run sets it. DUS_DAEMON, DUS_CTL and
+DUS_PAM_MODULE override single artefacts.
 """
 import os
 import shutil
@@ -32,11 +33,12 @@ def _require_root():
 
 
 def _require_build():
-    for private in sb.PRIVATE_PATHS:
-        if sb.BUILD_DIR == private or sb.BUILD_DIR.startswith(private + "/"):
-            pytest.fail("build dir %s is under %s, which the sandbox hides behind a "
-                        "fresh tmpfs/overlay: use a build dir elsewhere (e.g. /var/tmp)"
-                        % (sb.BUILD_DIR, private), pytrace=False)
+    for path in (sb.DAEMON, sb.CTL, sb.PAM_MODULE):
+        for private in sb.PRIVATE_PATHS:
+            if path.startswith(private + "/"):
+                pytest.fail("%s is under %s, which the sandbox hides behind a fresh "
+                            "tmpfs/overlay: use a build dir elsewhere (e.g. /var/tmp)"
+                            % (path, private), pytrace=False)
     missing = [p for p in (sb.DAEMON, sb.CTL, sb.PAM_MODULE) if not os.path.exists(p)]
     if missing:
         pytest.fail("not built: %s (build dir %s; run tests/run or set DUS_BUILD_DIR)"

@@ -32,9 +32,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD_DIR = os.path.abspath(os.environ.get("DUS_BUILD_DIR") or os.path.join(REPO, "build"))
 
-DAEMON = os.path.join(BUILD_DIR, "src/daemon/dinit-userservd")
-CTL = os.path.join(BUILD_DIR, "src/ctl/dinit-userservctl")
-PAM_MODULE = os.path.join(BUILD_DIR, "src/pam/pam_dinit_userservd.so")
+# Each artefact can come from elsewhere (tests/run --ci runs the suite with a
+# sanitizer build of the daemon and CLI but the plain module, which su loads).
+DAEMON = os.environ.get("DUS_DAEMON") or os.path.join(BUILD_DIR, "src/daemon/dinit-userservd")
+CTL = os.environ.get("DUS_CTL") or os.path.join(BUILD_DIR, "src/ctl/dinit-userservctl")
+PAM_MODULE = (os.environ.get("DUS_PAM_MODULE")
+              or os.path.join(BUILD_DIR, "src/pam/pam_dinit_userservd.so"))
 
 PYTHON = "/usr/bin/python3"
 PTYRUN = os.path.join(HERE, "ptyrun.py")
@@ -65,6 +68,10 @@ CLEAN_ENV = {
     "HOME": "/root",
     "TERM": "dumb",
 }
+# Sanitizer settings reach the daemon and the CLI inside.
+for _k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    if _k in os.environ:
+        CLEAN_ENV[_k] = os.environ[_k]
 
 
 class SandboxError(Exception):

@@ -93,7 +93,11 @@ void daemon_reexec(void)
 	int fd = server_listen_fd();
 	char fdarg[16];
 	snprintf(fdarg, sizeof(fdarg), "%d", fd);
-	char *argv[] = {self_exe, "-c", (char *)config_path, "--listen-fd", fdarg, NULL};
+	/* The new image reads the same file, on the same terms: -c only if the
+	 * file was named (a missing default config means the defaults). */
+	char *argv[] = {self_exe, "--listen-fd", fdarg, "-c", (char *)config_path, NULL};
+	if (!config_explicit)
+		argv[3] = NULL;
 	log_info("re-executing %s", self_exe);
 	/* Only the listening socket crosses the exec; sessions and managers
 	 * are in state_dir already and are taken over by the new image. */

@@ -100,6 +100,51 @@ def _ns_pid(host_pid):
     raise SandboxError("no NSpid for %d" % host_pid)
 
 
+def _cgroup2_base():
+    """Our own cgroup in the host's cgroup2 hierarchy (a directory), or None."""
+    mnt = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            if post.split(" ")[0] == "cgroup2":
+                point = pre.split(" ")[4]
+                if mnt is None or point == "/sys/fs/cgroup":
+                    mnt = point
+    if mnt is None:
+        return None
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                own = line[3:].strip()
+                path = mnt + ("" if own == "/" else own)
+                return path if os.access(path, os.W_OK) else None
+    return None
+
+
+def _remove_cgroup(path, timeout=10):
+    """Kill everything in a cgroup2 subtree and remove it, children first."""
+    if not os.path.isdir(path):
+        return
+    try:
+        with open(os.path.join(path, "cgroup.kill"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+    deadline = time.monotonic() + timeout
+    for root, dirs, _ in sorted(os.walk(path), key=lambda t: -t[0].count("/")):
+        while True:
+            try:
+                os.rmdir(root)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                # Killed processes still exiting: short retries with a deadline.
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+
+
 class LineReader:
     """Reads lines from a pipe with a deadline on every read."""
 
@@ -187,10 +232,19 @@ class Sandbox:
     # ---- lifecycle -----------------------------------------------------
 
     def _start(self):
+        # A cgroup2 subtree of our own: every process of the sandbox (and any
+        # cgroup the daemon makes for users) lives below it, so that sandboxes
+        # running at the same time never share .../dinit-userservd/user-UID,
+        # and teardown leaves nothing behind on the host.
+        self.cgroup = None
+        base = _cgroup2_base()
+        if base:
+            self.cgroup = os.path.join(base, "dus-sandbox-%d-%d" % (os.getpid(), id(self)))
+            os.mkdir(self.cgroup)
         self.init_log = os.path.join(self.workdir, "sandbox-init.log")
         with open(self.init_log, "wb") as log:
             self.proc = subprocess.Popen(
-                ["timeout", "-k", "5", str(self.lifetime),
+                self._into_cgroup() + ["timeout", "-k", "5", str(self.lifetime),
                  "unshare", "--mount", "--pid", "--net", "--fork", "--kill-child",
                  "--mount-proc", PYTHON, os.path.join(HERE, "sandbox_init.py")]
                 + self.overlays,
@@ -227,10 +281,19 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=15)
+        if self.cgroup:
+            _remove_cgroup(self.cgroup)
         for h in self.held:
             h.close()
         for d in self.daemons:
             d._join_reader()
+
+    def _into_cgroup(self):
+        """argv prefix that moves the command into the sandbox's cgroup."""
+        if not self.cgroup:
+            return []
+        return ["sh", "-c", 'echo 0 > "$0" && exec "$@"',
+                os.path.join(self.cgroup, "cgroup.procs")]
 
     def __enter__(self):
         return self
@@ -242,8 +305,8 @@ class Sandbox:
 
     def nsenter(self, argv, timeout=None):
         """argv prefixed to run inside (with `timeout -k 5 N` when timeout is set)."""
-        prefix = ["nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net",
-                  "--wd=/", "--"]
+        prefix = self._into_cgroup() + [
+            "nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net", "--wd=/", "--"]
         if timeout is not None:
             prefix += ["timeout", "-k", "5", str(timeout)]
         return prefix + list(argv)

@@ -146,3 +146,28 @@ def test_pamtester_hold(sandbox):
     h2 = sandbox.hold_pamtester("user1", module=False)
     h2.kill9()
     assert h2.wait() == 128 + 9 or h2.returncode == -9
+
+
+def test_sandbox_has_its_own_cgroup(sandbox):
+    """Everything inside runs in the sandbox's own cgroup2 subtree (daemons
+    of concurrent sandboxes never share user cgroups); teardown removes it."""
+    if not sandbox.cgroup:
+        import pytest
+        pytest.skip("no writable cgroup2 hierarchy")
+    own = sandbox.cgroup.split("/")[-1]
+    r = sandbox.run(["cat", "/proc/self/cgroup"], check=True)
+    assert [l for l in r.stdout.splitlines() if l.startswith("0::")][0].endswith("/" + own)
+    r = sandbox.run(["cat", "/proc/1/cgroup"], check=True)
+    assert [l for l in r.stdout.splitlines() if l.startswith("0::")][0].endswith("/" + own)
+    sandbox.run(["mkdir", sandbox.cgroup + "/sub"], check=True)
+    sleeper = sandbox.popen(["sh", "-c", 'echo 0 > "$0" && echo moved && exec sleep 100',
+                             sandbox.cgroup + "/sub/cgroup.procs"], stdout=sb.subprocess.PIPE)
+    assert sb.LineReader(sleeper.stdout).readline(10) == "moved"
+    with open(sandbox.cgroup + "/sub/cgroup.procs") as f:
+        assert len(f.read().split()) == 1
+    path = sandbox.cgroup
+    sandbox.close()
+    sandbox.unshare_pid = None
+    assert not os.path.exists(path)
+    sleeper.wait(10)
+    sleeper.stdout.close()

@@ -20,7 +20,9 @@
  *   s6     a pid (s6-supervise records it only once ./run was exec'd); with
  *          a notification-fd file, also the ready flag: the service said so.
  * Failed means: ./run is missing or not executable, or a start attempt was
- * seen (a pid) and the service went down again before it was up.
+ * seen (a pid; for s6 also a recorded wait status) and the service went down
+ * again before it was up. A runit ./run that exits at once may be seen up
+ * for a moment: without ./check, runit cannot tell.
  *
  * Status files last written before --since (the moment the daemon planned
  * this manager, less a margin for coarse file timestamps) are left over from
@@ -278,7 +280,9 @@ static void evaluate_s6(struct svc *s, const unsigned char *b, ssize_t n)
 		s->state = SVC_UP;
 		return;
 	}
-	if (s->attempt_pid) {
+	/* A start attempt ended: one we saw, or one too quick to see, which left
+	 * its wait status (s6-supervise's first status has none). */
+	if (s->attempt_pid || wstat) {
 		char why[64];
 		describe_wstat(why, sizeof(why), wstat);
 		svc_fail(s, "went down before it was ready (%s)", why);

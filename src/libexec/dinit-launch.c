@@ -12,6 +12,9 @@
  *   dinit-userservd-ready  type scripted, command = NOTIFIER, depends-on boot
  *                          and depends-ms every service linked in BOOTD now.
  *
+ * dinit's stdout (its console log) is pointed at stderr, where the daemon
+ * logs what its managers say.
+ *
  * dinit is started with dinit-userservd-ready. It runs NOTIFIER only once
  * every autostart service has started; if one of them fails to start (or
  * cannot be loaded), the ready service fails, nothing is left active, and
@@ -314,6 +317,10 @@ int main(int argc, char **argv)
 		free(names[i]);
 	free(names);
 
+	/* dinit writes its console log (service started / failed lines, load
+	 * errors) to stdout: send it where the daemon logs our stderr. */
+	if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+		fprintf(stderr, PROG ": dup2: %s\n", strerror(errno));
 	execvp(dinit_argv[0], dinit_argv);
 	fprintf(stderr, PROG ": cannot run %s: %s\n", dinit_argv[0], strerror(errno));
 	return 127;

@@ -142,7 +142,11 @@ static void user_sessions_gone(struct user *u)
 	if (user_lingers(u))
 		return;
 	unsigned delay = daemon_config()->stop_delay;
-	if (u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_FAILED || delay == 0) {
+	if (u->mgr.state == MANAGER_FAILED) { /* nothing runs; keep it visible */
+		user_release_if_idle(u);
+		return;
+	}
+	if (u->mgr.state == MANAGER_STOPPED || delay == 0) {
 		manager_stop(u); /* may free u */
 		return;
 	}

@@ -229,8 +229,9 @@ def cmd_hog(path, n):
     sys.stdin.read()
     closed = 0
     for c in conns:
-        r, _, _ = select.select([c.sock], [], [], 0)
-        if r:
+        p = select.poll()
+        p.register(c.sock, select.POLLIN)
+        if p.poll(0):
             try:
                 if not c.sock.recv(MSG_MAX + 1, socket.MSG_DONTWAIT):
                     closed += 1

@@ -389,7 +389,7 @@ def test_idle_connections_do_not_exhaust_the_daemon(world, nofile):
         assert h.end() == 0
     wait_no_sessions(world)
     hog.stdin.close()
-    reader.read_rest(30)
-    assert hog.wait(30) == 0
+    rest = reader.read_rest(30)
+    assert hog.wait(30) == 0, rest
     assert d.running()
     assert world.sessions() == []

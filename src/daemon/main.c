@@ -256,7 +256,8 @@ int main(int argc, char **argv)
 	}
 	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 	self_exe[n > 0 ? n : 0] = '\0';
-	if (poller_init() < 0 || !poller_add_fd(sfd, EPOLLIN, signal_event, NULL) ||
+	struct poller_fd *sig_src = NULL;
+	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
 		supervisor_init() < 0 || users_init() < 0 || state_init() < 0)
 		return 1;
 	usergroup_init(config.use_cgroups);
@@ -280,6 +281,7 @@ int main(int argc, char **argv)
 	log_info("every manager stopped: exiting");
 	users_finish();
 	supervisor_finish();
+	poller_remove_fd(sig_src);
 	poller_finish();
 	close(sfd);
 	return 0;

@@ -170,8 +170,18 @@ int poller_init(void)
 	return 0;
 }
 
+static void free_dead(void)
+{
+	while (dead) {
+		struct poller_fd *next = dead->next_dead;
+		free(dead);
+		dead = next;
+	}
+}
+
 void poller_finish(void)
 {
+	free_dead();
 	if (timer_fd >= 0)
 		close(timer_fd);
 	if (epoll_fd >= 0)
@@ -234,10 +244,6 @@ int poller_dispatch(void)
 		if (!src->removed)
 			src->fn(src->fd, events[i].events, src->data);
 	}
-	while (dead) {
-		struct poller_fd *next = dead->next_dead;
-		free(dead);
-		dead = next;
-	}
+	free_dead();
 	return 0;
 }

@@ -38,6 +38,10 @@ DAEMON = os.environ.get("DUS_DAEMON") or os.path.join(BUILD_DIR, "src/daemon/din
 CTL = os.environ.get("DUS_CTL") or os.path.join(BUILD_DIR, "src/ctl/dinit-userservctl")
 PAM_MODULE = (os.environ.get("DUS_PAM_MODULE")
               or os.path.join(BUILD_DIR, "src/pam/pam_dinit_userservd.so"))
+# The backends' helpers (dinit-launch, scandir-exec, ...), passed to the
+# daemon as DINIT_USERSERVD_LIBEXECDIR so that it runs the built ones.
+LIBEXEC_DIR = (os.environ.get("DUS_LIBEXEC_DIR")
+               or os.path.join(BUILD_DIR, "src/libexec"))
 
 PYTHON = "/usr/bin/python3"
 PTYRUN = os.path.join(HERE, "ptyrun.py")
@@ -751,6 +755,7 @@ class Daemon:
             argv = ["prlimit", "--nofile=%s:%s" % ("" if soft is None else soft,
                                                    "" if hard is None else hard), "--"] + argv
         env = dict(CLEAN_ENV)
+        env["DINIT_USERSERVD_LIBEXECDIR"] = LIBEXEC_DIR
         os.set_inheritable(wfd, True)
         try:
             self.proc = subprocess.Popen(sandbox.nsenter(argv), stdin=subprocess.DEVNULL,

@@ -3,9 +3,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -57,7 +61,8 @@ static int make_parents(const char *path)
 	return 0;
 }
 
-int rundir_create(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+int rundir_create(const char *path, uid_t uid, gid_t gid, unsigned size_mib,
+	char *err, size_t errlen)
 {
 	if (path[0] != '/') {
 		snprintf(err, errlen, "runtime directory '%s' is not absolute", path);
@@ -79,6 +84,17 @@ int rundir_create(const char *path, uid_t uid, gid_t gid, char *err, size_t errl
 			return -1;
 		}
 		close(fd);
+		if (size_mib) {
+			char opts[128];
+			snprintf(opts, sizeof(opts), "mode=0700,uid=%u,gid=%u,size=%um", (unsigned)uid,
+				(unsigned)gid, size_mib);
+			if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+				snprintf(err, errlen, "cannot mount a tmpfs on %s: %s", path,
+					strerror(errno));
+				rmdir(path);
+				return -1;
+			}
+		}
 		return 0;
 	}
 	if (errno != EEXIST) {
@@ -100,11 +116,28 @@ int rundir_create(const char *path, uid_t uid, gid_t gid, char *err, size_t errl
 	return 0;
 }
 
-/* Empty the directory dfd (on device dev). Returns 0 when everything that
- * could be removed was; entries on another filesystem are left in place. */
-static int remove_contents(int dfd, dev_t dev, int depth)
+/* The mount a file is on (bind mounts of one filesystem differ here, where
+ * st_dev does not). */
+static int mount_id(int dirfd, const char *name, uint64_t *id)
+{
+	struct statx stx;
+	int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name[0] ? 0 : AT_EMPTY_PATH);
+	if (statx(dirfd, name, flags, STATX_MNT_ID, &stx) < 0)
+		return -1;
+	if (!(stx.stx_mask & STATX_MNT_ID)) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	*id = stx.stx_mnt_id;
+	return 0;
+}
+
+/* Empty the directory dfd (on mount mnt). Returns 0 when everything that
+ * could be removed was; mount points inside are left in place. */
+static int remove_contents(int dfd, uint64_t mnt, int depth)
 {
 	if (depth > 128) {
+		close(dfd);
 		errno = ELOOP;
 		return -1;
 	}
@@ -123,32 +156,28 @@ static int remove_contents(int dfd, dev_t dev, int depth)
 			ret = -1;
 			continue;
 		}
-		if (S_ISDIR(st.st_mode)) {
-			if (st.st_dev != dev) { /* a mount point: never descend */
+		if (!S_ISDIR(st.st_mode)) {
+			/* Files, sockets, symlinks: the entry itself goes, never
+			 * what a symlink points to. */
+			if (unlinkat(dirfd(d), e->d_name, 0) < 0)
 				ret = -1;
-				continue;
-			}
-			int sub = openat(dirfd(d), e->d_name,
-				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0) {
-				ret = -1;
-				continue;
-			}
-			/* A bind mount of a directory from the same filesystem shows
-			 * the same st_dev: compare the opened fd's mount, too. */
-			struct stat sst;
-			if (fstat(sub, &sst) < 0 || sst.st_dev != dev || sst.st_ino != st.st_ino) {
-				close(sub);
-				ret = -1;
-				continue;
-			}
-			if (remove_contents(sub, dev, depth + 1) < 0)
-				ret = -1;
-			if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
-				ret = -1;
-		} else if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
-			ret = -1;
+			continue;
 		}
+		int sub = openat(dirfd(d), e->d_name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		uint64_t sub_mnt;
+		if (sub < 0 || mount_id(sub, "", &sub_mnt) < 0 || sub_mnt != mnt) {
+			/* A mount point (bind mounts of the same filesystem
+			 * included): never descend, never remove. */
+			if (sub >= 0)
+				close(sub);
+			ret = -1;
+			continue;
+		}
+		if (remove_contents(sub, mnt, depth + 1) < 0)
+			ret = -1;
+		if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
+			ret = -1;
 	}
 	closedir(d);
 	return ret;
@@ -163,12 +192,27 @@ int rundir_remove(const char *path)
 		log_err("cannot open %s for removal: %s", path, strerror(errno));
 		return -1;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
+	uint64_t mnt, parent_mnt;
+	if (mount_id(fd, "", &mnt) < 0 || mount_id(fd, "..", &parent_mnt) < 0) {
+		log_err("cannot inspect %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
-	int r = remove_contents(fd, st.st_dev, 0);
+	struct statfs sfs;
+	if (mnt != parent_mnt && fstatfs(fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+		/* Our per-user tmpfs (rundir_size): unmounting takes everything. */
+		close(fd);
+		if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+			log_err("cannot unmount %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (rmdir(path) < 0 && errno != ENOENT) {
+			log_warn("cannot remove %s: %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	int r = remove_contents(fd, mnt, 0);
 	if (rmdir(path) < 0 && errno != ENOENT) {
 		log_warn("cannot remove %s: %s", path, strerror(errno));
 		return -1;

@@ -14,9 +14,12 @@
 int rundir_expand(const char *tmpl, uid_t uid, gid_t gid, const char *name,
 	char *out, size_t outlen);
 /* Create path for the user, or accept an existing directory that already is
- * exactly that (owned by uid, mode 0700, not a symlink). -1 with err set. */
-int rundir_create(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen);
-/* Remove path and everything in it on its own filesystem. 0 or -1. */
+ * exactly that (owned by uid, mode 0700, not a symlink). With size_mib > 0 a
+ * fresh directory gets a tmpfs of that size of its own. -1 with err set. */
+int rundir_create(const char *path, uid_t uid, gid_t gid, unsigned size_mib,
+	char *err, size_t errlen);
+/* Remove path and everything in it on its own mount; a tmpfs mounted on path
+ * itself (rundir_size) is unmounted instead. 0 or -1. */
 int rundir_remove(const char *path);
 
 #endif

@@ -203,7 +203,7 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 		snprintf(err, errlen, "rundir_path '%s' does not expand to a path", cfg->rundir_path);
 		return -1;
 	}
-	if (rundir_create(path, u->uid, u->gid, err, errlen) < 0)
+	if (rundir_create(path, u->uid, u->gid, cfg->rundir_size, err, errlen) < 0)
 		return -1;
 	proto_strlcpy(u->rundir, path, sizeof(u->rundir));
 	u->rundir_managed = true;

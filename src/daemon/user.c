@@ -437,9 +437,10 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	log_info("restart-user %s", u->name);
 	snprintf(err, errlen, "restarting the manager of %s", u->name);
 	timer_disarm(&u->stop_delay);
-	manager_stop(u);
+	uid_t uid = u->uid;
+	manager_stop(u); /* may free u */
 	/* Still here: sessions or linger keep the object; start again. */
-	u = user_find(u->uid);
+	u = user_find(uid);
 	if (u)
 		manager_start(u);
 	return 0;

@@ -48,6 +48,10 @@ class DemoFailed(Exception):
     pass
 
 
+class Terminated(BaseException):
+    """SIGTERM (e.g. demo/run's timeout): unwinds like Ctrl-C."""
+
+
 # ---- output ---------------------------------------------------------------------
 
 checks_passed = 0
@@ -190,10 +194,6 @@ read -r line
 """
 
 
-def daemon_lines(d, start):
-    return [l for l in d.log_lines()[start:]]
-
-
 def run_demo(sb, args):
     user = args.user
     total = 8
@@ -233,9 +233,8 @@ def run_demo(sb, args):
 
 
 def run_in_sandbox(sb, box, args, user, total, backend, dinit, backend_note):
-    def sh(cmd, timeout=30):
-        r = box.run(cmd, timeout=timeout)
-        return r
+    def sh(cmd):
+        return box.run(cmd, timeout=30)
 
     block("sandbox PID 1 is host pid %d; inside it, `ps -e` shows only the sandbox:" % box.init_pid,
           prefix="    ")
@@ -319,7 +318,7 @@ def run_in_sandbox(sb, box, args, user, total, backend, dinit, backend_note):
          "A real login on a pseudo-terminal, through the PAM stack above. The module asks",
          "the daemon for a session; the daemon starts %s's service manager (as %s, outside" % (user, user),
          "the login's process tree), and the login goes on once the autostart services are",
-         "up. What follows runs in the login's shell, at its first prompt:")
+         "up. What follows runs in the login's shell as soon as the login is through:")
     box.makedirs(DEMO_DIR)
     # What the manager itself says of its services: sv, or dinitctl when one
     # comes with the dinit in use (the stand-in the tests use has none).
@@ -334,10 +333,8 @@ def run_in_sandbox(sb, box, args, user, total, backend, dinit, backend_note):
     script = script.replace("@DONE@", sb.STARTED)
     box.write_file(DEMO_DIR + "/in-session.sh", script, mode=0o755)
     mark = d.mark()
-    t0 = time.monotonic()
     login = box.hold(["su", "-l", user, "-c", "bash %s/in-session.sh" % DEMO_DIR], timeout=60)
     shown = login.pre_output
-    login_s = time.monotonic() - t0
     block("\n".join(shown), prefix="")
     out()
     text = "\n".join(shown)
@@ -388,7 +385,7 @@ def run_in_sandbox(sb, box, args, user, total, backend, dinit, backend_note):
           "one session, rundir %s" % rundir, json.dumps(info))
     manager_pid = info.get("manager_pid")
     command("#", "dinit-userservd's log since the login:")
-    block("\n".join(daemon_lines(d, mark)))
+    block("\n".join(d.log_lines()[mark:]))
     procs = sh("ps -u %d -o pid=,args=" % uid).stdout
     user_pids = [int(l.split()[0]) for l in procs.splitlines() if l.strip()]
     check(manager_pid in user_pids,
@@ -414,7 +411,7 @@ def run_in_sandbox(sb, box, args, user, total, backend, dinit, backend_note):
         raise DemoFailed("%s was not removed after the manager stopped: %s" % (rundir, e))
     stopped_s = time.monotonic() - t0
     command("#", "dinit-userservd's log since the logout:")
-    block("\n".join(daemon_lines(d, mark)))
+    block("\n".join(d.log_lines()[mark:]))
     out()
     out("    The manager stopped %.1f s after the logout (stop_delay = %d s)."
         % (stopped_s, STOP_DELAY))
@@ -442,7 +439,7 @@ def run_in_sandbox(sb, box, args, user, total, backend, dinit, backend_note):
         raise DemoFailed(str(e))
     command("#", "dinit-userservctl list-users")
     block(box.ctl("list-users").stdout)
-    check(True, "the daemon lists no users")
+    check(d.users() == [], "the daemon lists no users")
     code = d.stop(timeout=STOP_TIMEOUT + 10)
     check(code == 0, "the daemon exits 0 on SIGTERM", "exit status %s" % code)
 
@@ -476,8 +473,10 @@ def main():
         out("demo: FAILED: --user %r is not a plain user name" % args.user)
         return 2
 
-    # A SIGTERM (timeout) unwinds like Ctrl-C: the sandbox is torn down.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    def on_sigterm(*_):
+        raise Terminated()
+    # The sandbox is torn down on the way out (run_demo).
+    signal.signal(signal.SIGTERM, on_sigterm)
     build_dir = os.path.abspath(args.build_dir)
     try:
         if os.geteuid() != 0:
@@ -500,6 +499,11 @@ def main():
         out()
         out("demo: FAILED: %s" % e)
         return 1
+    except (KeyboardInterrupt, Terminated) as e:
+        out()
+        out("demo: FAILED: %s (the sandbox was torn down)"
+            % ("terminated" if isinstance(e, Terminated) else "interrupted"))
+        return 143 if isinstance(e, Terminated) else 130
     except Exception as e:  # the harness's own errors (timeouts, setup)
         out()
         out("demo: FAILED: %s: %s" % (type(e).__name__, e))

@@ -452,3 +452,81 @@ def test_client_that_reads_nothing_costs_bounded_memory(world):
     assert growth_mib < 2 * OUTQ_MAX_MIB, "daemon grew by %.1f MiB" % growth_mib
     assert d.running()
     assert d.stop() == 0
+
+
+REQUEST_DEADLINE_S = 5  # REQUEST_DEADLINE_MS in src/daemon/server.c
+
+# Runs inside as an unprivileged user: opens N connections, sends nothing,
+# and reports when the daemon closed each (seconds after its connect), or
+# null for those still open after WAIT seconds.
+DEADLINE_PROBE = r"""
+import json, select, socket, sys, time
+path, n, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+conns = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    s.settimeout(5)
+    s.connect(path)
+    conns.append((s, time.monotonic()))
+p = select.poll()
+for s, _ in conns:
+    p.register(s.fileno(), select.POLLIN)
+closed = {}
+deadline = time.monotonic() + wait
+while len(closed) < n and time.monotonic() < deadline:
+    for fd, ev in p.poll(max(deadline - time.monotonic(), 0) * 1000):
+        p.unregister(fd)
+        closed[fd] = time.monotonic()
+print(json.dumps([round(closed[s.fileno()] - t, 3) if s.fileno() in closed else None
+                  for s, t in conns]), flush=True)
+"""
+
+
+def test_idle_connection_dropped_at_the_request_deadline(world):
+    """An unprivileged client that connects and sends nothing holds its
+    connection for the request deadline (5 s), not longer."""
+    d = world.start_daemon({"debug": False})
+    world.write_file(sb.TEST_DIR + "/deadline-probe.py", DEADLINE_PROBE)
+    r = world.run(world.as_user("user1", [sb.PYTHON, sb.TEST_DIR + "/deadline-probe.py",
+                                          d.socket, str(PER_UID), "15"]), timeout=40)
+    assert r.returncode == 0, r.stderr
+    closed_after = json.loads(r.stdout)
+    print("idle connections closed after (s): %r" % closed_after)
+    assert None not in closed_after, closed_after
+    assert all(REQUEST_DEADLINE_S - 0.5 <= t <= REQUEST_DEADLINE_S + 2 for t in closed_after), \
+        closed_after
+    assert socket_fds(d.host_pid) == 1  # the listening socket alone
+    assert d.stop() == 0
+
+
+def test_no_busy_loop_when_fds_run_out(world):
+    """An admin raised the connection limits past what the daemon's fd limit
+    allows (hard RLIMIT_NOFILE 256): a user opening 1,000 idle connections
+    makes accept() fail with EMFILE. The daemon drops what it cannot serve
+    rather than spin on a readable listening socket: < 20% of a core while
+    out of fds, and serving again once the idle connections hit their
+    deadline."""
+    d = world.start_daemon({"max_connections": 4000, "max_connections_per_uid": 4000,
+                            "debug": False}, nofile=(256, 256))
+    t0, c0 = time.monotonic(), cpu_ticks(d.host_pid)
+    hog = Flooder(world, "user2", "hog.py", HOG, [d.socket, 1000])
+    held = hog.read(120, "hog")
+    assert held["opened"] + held["errors"] == 1000
+    fds_held = len(os.listdir("/proc/%d/fd" % d.host_pid))
+    window = 3.0 - (time.monotonic() - t0)
+    if window > 0:
+        time.sleep(window)  # the rest of the measurement window
+    cpu = (cpu_ticks(d.host_pid) - c0) / CLK_TCK / (time.monotonic() - t0)
+    # The out-of-fds state is over once the idle connections hit their
+    # deadline: a login is served and tracked again.
+    world.wait_for(lambda: socket_fds(d.host_pid) < 64, timeout=REQUEST_DEADLINE_S + 5,
+                   what="idle connections dropped")
+    elapsed, tracked = timed_held_login(world, "user1")
+    hog.finish()
+    print("out of fds: daemon held %d fds, CPU %.1f%% of a core; login after: %.2f s"
+          % (fds_held, cpu * 100, elapsed))
+    assert fds_held >= 250, fds_held  # it did run out
+    assert cpu < 0.20, cpu
+    assert tracked and elapsed < 2.0
+    assert d.running()
+    assert d.stop() == 0

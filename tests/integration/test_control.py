@@ -141,7 +141,7 @@ def test_linger_lifecycle(cworld):
     # next daemon starts it again before it says ready.
     assert d.stop() == 0
     assert not alive(world, mgr)
-    assert user_procs(world, "user1") == []
+    world.wait_for(lambda: user_procs(world, "user1") == [], what="no process of user1")
     d = start(world)
     st = status(world, "user1")
     assert st["state"] in ("starting", "ready") and st["linger"] is True, st

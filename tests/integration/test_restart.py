@@ -444,3 +444,64 @@ def test_sigterm_after_reexec_stops_managers(world):
                 if re.search(r"runsv|sleep 100000|scandir", p["args"])]
         assert left == [], left
     assert h.end() == 0
+
+
+def test_reused_pids_are_not_adopted(world):
+    """While no daemon runs, user1's manager and user2's login die, and their
+    pids are taken by other processes (simulated: the records in state_dir
+    are pointed at two live decoys, with the start times of the originals).
+    The new daemon adopts neither decoy, never signals them, drops user2's
+    session, and gives user1 (still logged in) a new manager."""
+    users = {n: add_runit_user(world, n) for n in ("user1", "user2")}
+    d1 = world.start_daemon(CONFIG)
+    h1 = world.hold_su("user1")
+    h2 = world.hold_su("user2")
+    old = manager_pids(world)
+    dead_session = [s for s in world.sessions() if s["user"] == "user2"][0]
+    assert d1.kill() == -signal.SIGKILL
+    h2.kill9()
+    world.run(["kill", "-KILL", str(old["user1"])], check=True)
+    world.wait_for(lambda: not world.exists("/proc/%d" % old["user1"])
+                   and not world.exists("/proc/%d" % h2.pid), what="originals gone")
+    # Decoys: root processes that must survive everything below.
+    decoys = world.popen(["sh", "-c", "sleep 1000 & a=$!; sleep 1000 & echo $a $!; wait"],
+                         timeout=300, stdout=sb.subprocess.PIPE, stderr=sb.subprocess.DEVNULL)
+    world.held.append(_Killer(decoys))
+    decoy_pids = [int(p) for p in sb.LineReader(decoys.stdout).readline(10).split()]
+    for p in decoy_pids:
+        assert "sleep" in world.read_file("/proc/%d/cmdline" % p)
+    state = "/run/dinit-userservd"
+    uid1 = users["user1"]["uid"]
+    world.run(["sed", "-i", "s/^manager_pid=.*/manager_pid=%d/" % decoy_pids[0],
+               "%s/users/%d/state" % (state, uid1)], check=True)
+    world.run(["sed", "-i", "s/^pid=.*/pid=%d/" % decoy_pids[1],
+               "%s/sessions/%d" % (state, dead_session["id"])], check=True)
+
+    d2 = world.start_daemon(CONFIG)
+    d2.wait_log(r"the manager of user1 \(pid %d\) is gone" % decoy_pids[0])
+    d2.wait_log(r"session %d ended while the daemon was away" % dead_session["id"])
+    assert [s["pid"] for s in world.sessions()] == [h1.pid]
+    world.wait_for(lambda: manager_pids(world).get("user1") not in (None, 0, decoy_pids[0]),
+                   what="a new manager for user1")
+    new = manager_pids(world)["user1"]
+    wait_user_gone(world, "user2", users["user2"]["uid"])  # no session left: stopped
+    assert managers_by_uid(world) == {uid1: [new]}
+    assert h1.end() == 0
+    wait_user_gone(world, "user1", uid1)
+    assert d2.stop() == 0
+    for p in decoy_pids:
+        assert world.exists("/proc/%d" % p), "decoy %d was killed" % p
+
+
+class _Killer:
+    """Teardown: SIGKILL a background process group (Sandbox.close calls close())."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()

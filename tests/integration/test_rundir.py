@@ -568,3 +568,97 @@ def test_cleanup_does_not_descend_into_a_bind_mount(world, daemon, source_fs, wh
     # What was not under the mount went.
     assert not world.exists(rundir + "/sibling")
     assert not world.exists(rundir + "/a/other")
+
+
+# ---- daemon restarts, failed managers, root, mixed logins ----------------------------
+
+def test_daemon_restart_keeps_the_rundir_of_an_open_session(world):
+    """SIGTERM with a session open keeps its runtime directory for the next
+    daemon, which removes it after that session's logout."""
+    d = world.start_daemon({"stop_delay": 0})
+    rundir = "/run/user/%d" % uid_of(world)
+    h = world.hold_su("user1")
+    world.write_file(rundir + "/mine", "data\n", owner="user1")
+    assert d.stop() == 0
+    assert world.read_file(rundir + "/mine") == "data\n"
+    d2 = world.start_daemon({"stop_delay": 0})
+    st = world.ctl_json("status", "user1")
+    assert st["rundir"] == rundir and len(st["sessions"]) == 1
+    assert world.read_file(rundir + "/mine") == "data\n"
+    assert h.end() == 0
+    wait_gone(world, rundir)
+    assert d2.running()
+
+
+def test_daemon_restart_with_a_lingering_user(world):
+    """SIGTERM with only a lingering manager: its directory goes with it; the
+    next daemon starts the manager again with a fresh one."""
+    backend = install_custom_backend(world)
+    d = world.start_daemon({"backend": backend})
+    rundir = "/run/user/%d" % uid_of(world)
+    assert world.ctl("enable-linger", "user1").returncode == 0
+    world.wait_for(lambda: world.ctl_json("status", "user1")["state"] == "ready",
+                   what="lingering manager ready")
+    world.write_file(rundir + "/old", "x\n", owner="user1")
+    assert d.stop() == 0
+    assert not world.exists(rundir)
+    world.start_daemon({"backend": backend})
+    world.wait_for(lambda: world.ctl_json("status", "user1")["state"] == "ready",
+                   what="lingering manager ready again")
+    assert stat(world, rundir) == "directory|user1|user1|700"
+    assert not world.exists(rundir + "/old")
+    assert manager_env(world).get("XDG_RUNTIME_DIR") == rundir
+
+
+def test_failed_manager_rundir_removed_after_last_logout(world):
+    """A manager that fails for good: the login proceeds (optional module),
+    the directory stays while the session lasts and goes after the logout,
+    though the failed user stays visible."""
+    world.write_file(sb.TEST_DIR + "/failing-backend", "#!/bin/sh\necho failing >&2\nexit 3\n",
+                     mode=0o755)
+    d = world.start_daemon({"backend": sb.TEST_DIR + "/failing-backend", "restart_limit": 1,
+                            "stop_delay": 0})
+    rundir = "/run/user/%d" % uid_of(world)
+    h = world.hold_su("user1")
+    world.wait_for(lambda: world.ctl_json("status", "user1")["state"] == "failed",
+                   what="user1's manager failed")
+    assert stat(world, rundir) == "directory|user1|user1|700"
+    assert h.end() == 0
+    wait_gone(world, rundir)
+    st = world.ctl_json("status", "user1")
+    assert st["state"] == "failed" and st["sessions"] == []
+    assert d.running()
+
+
+def test_root_gets_no_rundir(world, daemon):
+    """root_session = no: root's logins are not tracked and get no directory."""
+    r = world.su("root", ENV_CMD)
+    assert r.returncode == 0, r.stderr
+    assert "XDG=unset" in r.stdout
+    assert not world.exists("/run/user/0")
+    assert world.users() == []
+
+
+def test_managed_and_preset_logins_of_one_user(world):
+    """One login without anything earlier in its stack (the daemon makes
+    /run/user/UID), one whose stack sets XDG_RUNTIME_DIR with pam_env: each
+    keeps its value; the daemon's directory is not removed while the manager
+    (kept by the second session) uses it, and the preset one never."""
+    preset_stack(world)  # every harness service now has pam_env first
+    world.write_pam_service("dus-plain", world.pam_stack())
+    backend = install_custom_backend(world)
+    world.start_daemon({"backend": backend, "stop_delay": 0})
+    before = snapshot(world, PRESET)
+    rundir = "/run/user/%d" % uid_of(world)
+    a = world.hold_pamlogin("dus-plain", "user1")
+    assert a.env["XDG_RUNTIME_DIR"] == rundir
+    b = world.hold_su("user1")
+    assert b.env["XDG_RUNTIME_DIR"] == PRESET
+    assert manager_env(world).get("XDG_RUNTIME_DIR") == rundir
+    assert a.end() == 0
+    world.wait_for(lambda: [s["pid"] for s in world.sessions()] == [b.pid], what="one session left")
+    assert world.ctl_json("status", "user1")["state"] == "ready"
+    assert stat(world, rundir) == "directory|user1|user1|700"
+    assert b.end() == 0
+    wait_gone(world, rundir)
+    assert snapshot(world, PRESET) == before

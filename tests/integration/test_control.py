@@ -601,3 +601,40 @@ def test_daemon_not_running_exit_3(world, how):
     r = world.ctl("list-users", socket="/run/nothing-here.sock")
     assert r.returncode == 3 and "/run/nothing-here.sock" in r.stderr, r.stderr
     assert not world.exists(LINGER_DIR + "/user1")
+
+
+def test_empty_lists(world):
+    start(world)
+    r = world.ctl("list-users")
+    assert (r.returncode, r.stdout) == (0, "no users\n")
+    r = world.ctl("list-sessions")
+    assert (r.returncode, r.stdout) == (0, "no sessions\n")
+    assert world.ctl_json("list-users") == [] and world.ctl_json("list-sessions") == []
+
+
+@pytest.mark.parametrize("who", ["nosuchuser", "root", "0"])
+def test_enable_linger_refused_for_bad_users(cworld, who):
+    """An unknown user, or root (root_session = no): refused, no mark, no manager."""
+    world = cworld
+    start(world)
+    r = world.ctl("enable-linger", who)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stdout == "" and r.stderr.startswith("dinit-userservctl: ")
+    assert world.run(["sh", "-c", 'ls -A "$1" 2>/dev/null', "sh", LINGER_DIR]).stdout == ""
+    assert world.users() == []
+
+
+def test_status_text_of_a_stopped_manager(cworld):
+    world = cworld
+    start(world)
+    h = world.hold_su("user1")
+    assert world.ctl("stop-user", "user1").returncode == 0
+    wait_state(world, "user1", "stopped")
+    r = world.ctl("status", "user1")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^state:\s+stopped$", r.stdout, re.M), r.stdout
+    assert re.search(r"^manager pid:\s+-$", r.stdout, re.M), r.stdout
+    assert re.search(r"^sessions:\s+1$", r.stdout, re.M), r.stdout
+    assert re.search(r"^\s*\d+\s+user1\s+\d+\s+su-l\s", r.stdout, re.M), r.stdout
+    assert world.ctl_json("status", "user1")["manager_pid"] is None
+    assert h.end() == 0

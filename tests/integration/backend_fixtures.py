@@ -275,6 +275,18 @@ def wait_state(world, user, states, timeout=5):
         raise AssertionError("%s not in state %s within %s s: %r" % (user, states, timeout, last))
 
 
+def daemon_fds(daemon):
+    """{fd: what it points to} of the daemon, from the host's /proc."""
+    out = {}
+    base = "/proc/%d/fd" % daemon.host_pid
+    for fd in os.listdir(base):
+        try:
+            out[int(fd)] = os.readlink(os.path.join(base, fd))
+        except OSError:
+            pass
+    return out
+
+
 def daemon_resources(daemon):
     """(open fd count, VmRSS in kB) of the daemon, from the host's /proc."""
     nfds = len(os.listdir("/proc/%d/fd" % daemon.host_pid))

@@ -14,6 +14,7 @@ included), not that all 2,000 are accepted.
 """
 import json
 import os
+import re
 import time
 
 import pytest
@@ -530,3 +531,60 @@ def test_no_busy_loop_when_fds_run_out(world):
     assert tracked and elapsed < 2.0
     assert d.running()
     assert d.stop() == 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug: every manager inherits the daemon's stderr as its fd 2 (supervisor.c "
+    "child_exec keeps fd 2; docs/backends.md), and the shipped dinit service "
+    "(data/dinit.d) points that at /var/log/dinit-userservd.log, a root-owned file: any "
+    "user's service can write forged 'dinit-userservd: ...' lines into it, fill the disk, "
+    "and ftruncate() it (erasing the daemon's record of that user's sessions)"))
+def test_user_service_cannot_tamper_with_the_daemon_log(world):
+    """The daemon runs as the shipped dinit service runs it: stderr appended
+    to a root-owned log file. user1's own runit service tries to forge a log
+    line and to truncate the file through its inherited stderr: the log must
+    still hold the daemon's record of the session, and no line that passes
+    for one of the daemon's."""
+    log = "/var/log/dinit-userservd.log"
+    world.write_file("/home/user1/.config/service/evil/run",
+                     "#!/bin/sh\n"
+                     "echo 'dinit-userservd: info: FORGED by user1' >&2\n"
+                     "%s -c 'import os; os.ftruncate(2, 0)'\n"
+                     "touch \"$HOME/evil-done\"\nexec sleep 100000\n" % sb.PYTHON,
+                     mode=0o755, owner="user1")
+    world.write_file("/home/user1/.config/service/evil/check",
+                     "#!/bin/sh\ntest -e \"$HOME/evil-done\"\n", mode=0o755, owner="user1")
+    conf = sb.TEST_DIR + "/log-test.conf"
+    world.write_file(conf, sb.config_text(dict(sb.DEFAULT_CONFIG, backend="runit",
+                                               stop_delay=0)))
+    daemon = world.popen(["sh", "-c", 'echo "$$"; exec env DINIT_USERSERVD_LIBEXECDIR="$1" '
+                          '"$2" -c "$3" </dev/null >>"$4" 2>&1', "sh", sb.LIBEXEC_DIR,
+                          sb.DAEMON, conf, log], timeout=300, stdout=sb.subprocess.PIPE)
+    world.held.append(_Stopper(world, daemon))
+    pid = int(sb.LineReader(daemon.stdout).readline(10))
+    world.wait_for(lambda: world.ctl("list-users").returncode == 0, timeout=10,
+                   what="the daemon serving")
+    r = world.su("user1", "test -e ~/evil-done && echo SERVICE-RAN")
+    assert r.returncode == 0 and r.stdout.strip() == "SERVICE-RAN", (r.stdout, r.stderr)
+    world.wait_for(lambda: world.users() == [], timeout=15, what="user1's manager stopped")
+    world.run(["kill", "-TERM", str(pid)], check=True)
+    assert daemon.wait(20) == 0
+    text = world.read_file(log)
+    print(text)
+    assert re.search(r"session \d+ opened: user user1", text), text
+    # The user's text may be kept (marked as the user's), never as the daemon's own line.
+    assert not re.search(r"^dinit-userservd: info: FORGED", text, re.M), text
+
+
+class _Stopper:
+    """Teardown: SIGKILL a background process group (Sandbox.close calls close())."""
+
+    def __init__(self, world, proc):
+        self.proc = proc
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sb.signal.SIGKILL)
+            self.proc.wait(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()

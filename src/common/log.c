@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 
 static bool log_syslog;
 static bool log_debug_on;
@@ -52,9 +53,23 @@ void log_msg(int prio, const char *fmt, ...)
 		vsyslog(prio, fmt, cp);
 		va_end(cp);
 	}
-	fprintf(stderr, "%s: %s: ", log_ident, prio_name(prio));
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	/* One write(2) per line: a line reaches a pipe or file whole, never
+	 * mixed with another writer's output. */
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "%s: %s: ", log_ident, prio_name(prio));
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(line) - 1) {
+		int m = vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+		n += m < 0 ? 0 : m;
+	}
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2; /* truncated: keep the newline */
+	line[n++] = '\n';
+	ssize_t w;
+	do
+		w = write(2, line, (size_t)n);
+	while (w < 0 && errno == EINTR);
 	va_end(ap);
 	errno = saved;
 }

@@ -109,6 +109,45 @@ static void runit_stop_services(const char *dir)
 	closedir(d);
 }
 
+/* Whether a runsv is still among our children (after runsvdir is gone, the
+ * runsv processes are reparented to us, the subreaper). */
+static bool runsv_left(void)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return false;
+	pid_t self = getpid();
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char path[64], buf[256];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* "pid (comm) state ppid ..." */
+		char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
+		if (!open_paren || !close_paren || close_paren[1] != ' ')
+			continue;
+		int ppid = 0;
+		char state;
+		if (sscanf(close_paren + 2, "%c %d", &state, &ppid) != 2 || ppid != self ||
+			state == 'Z')
+			continue;
+		*close_paren = '\0';
+		found = !strcmp(open_paren + 1, "runsv");
+	}
+	closedir(d);
+	return found;
+}
+
 static int run_runit(const char *dir, char **prog)
 {
 	sigset_t set;
@@ -154,8 +193,14 @@ static int run_runit(const char *dir, char **prog)
 			pid_t pid = waitpid(-1, &status, WNOHANG);
 			if (pid < 0 && errno == ECHILD)
 				return 0;
-			if (pid <= 0)
+			if (pid <= 0) {
+				/* Stopped once every runsv has brought its service
+				 * down and exited; whatever a service double-forked
+				 * and left to us is the daemon's to kill. */
+				if (stopping && !child && !runsv_left())
+					return 0;
 				break;
+			}
 			if (pid == child) {
 				child = 0;
 				if (!stopping) {

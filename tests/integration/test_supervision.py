@@ -290,19 +290,11 @@ def test_nothing_left_after_last_logout(backend, bworld, cgroups):
     assert other.end() == 0
 
 
-RUNIT_ORPHAN_BUG = (
-    "scandir-exec --runit waits at the stop for every descendant (waitpid until "
-    "ECHILD), a double-forked daemon it adopted as a subreaper included, which no "
-    "runit stop reaches: the stop takes the whole stop_timeout and ends in SIGKILL")
-
-
 @pytest.mark.parametrize("services", ["plain", "plain+forker"])
 def test_graceful_stop_leaves_nothing(request, backend, bworld, services):
     """Without a SIGTERM-ignoring service the stop is the backend's own clean
     one: the manager exits 0 well before stop_timeout, and the double-forked
     daemon, which no service stop reaches, is killed with it."""
-    if backend.name == "runit" and "forker" in services:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RUNIT_ORPHAN_BUG))
     w = bworld
     uid = w.user("user1")["uid"]
     backend.add_service(w, "user1", "plain", PLAIN, ready=True)

@@ -99,15 +99,32 @@ void daemon_reexec(void)
 	if (!config_explicit)
 		argv[3] = NULL;
 	log_info("re-executing %s", self_exe);
-	/* Only the listening socket crosses the exec; sessions and managers
-	 * are in state_dir already and are taken over by the new image. */
-	if (fcntl(fd, F_SETFD, 0) < 0) {
-		log_err("fcntl: %s", strerror(errno));
-		return;
+	/* Sessions and managers are in state_dir already; what crosses the
+	 * exec besides is open fds: the listening socket (so logins queue
+	 * instead of failing), the connections (a login waiting for its
+	 * manager keeps waiting) and the readiness FIFOs of starting managers. */
+	struct handover h = {0};
+	users_handover(&h);
+	server_handover(&h);
+	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0) {
+		log_err("cannot prepare the reexec: %s", strerror(errno));
+	} else {
+		execv(self_exe, argv);
+		log_err("execv %s: %s", self_exe, strerror(errno));
 	}
-	execv(self_exe, argv);
-	log_err("execv %s: %s", self_exe, strerror(errno));
+	/* Still here: take everything back as it was. */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	for (size_t i = 0; i < h.nready; i++) {
+		fcntl(h.ready[i].fd, F_SETFD, FD_CLOEXEC);
+		fcntl(h.ready[i].keep_fd, F_SETFD, FD_CLOEXEC);
+	}
+	for (size_t i = 0; i < h.nclients; i++)
+		fcntl(h.clients[i].fd, F_SETFD, FD_CLOEXEC);
+	struct handover none = {0};
+	handover_load(&none); /* removes the file */
+	handover_finish(&none);
+	free(h.ready);
+	free(h.clients);
 }
 
 void daemon_request_exit(void)
@@ -262,9 +279,14 @@ int main(int argc, char **argv)
 		return 1;
 	usergroup_init(config.use_cgroups);
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
-	users_restore();
+	struct handover handed = {0};
+	if (listen_fd >= 0)
+		handover_load(&handed);
+	users_restore(&handed);
 	if (server_init(config.socket_path, listen_fd) < 0)
 		return 1;
+	server_adopt_clients(&handed);
+	handover_finish(&handed);
 	log_info("%s on %s (backend %s)", listen_fd >= 0 ? "re-executed, listening" : "listening",
 		config.socket_path, config.backend);
 	users_start_lingering();

@@ -66,11 +66,16 @@ static void heap_down(size_t i)
 	}
 }
 
-/* Keep timer_fd set to the earliest deadline in the heap. */
+/*
+ * Keep timer_fd set no later than the earliest deadline in the heap. It is
+ * only ever moved earlier here: when the earliest timer is disarmed (most
+ * client deadlines are), timer_fd may fire early, finds nothing due and is
+ * set again then. That saves a timerfd_settime on every disarm.
+ */
 static void timerfd_sync(void)
 {
 	uint64_t want = heap_len ? heap[0]->deadline : 0;
-	if (want == timerfd_deadline)
+	if (!want || (timerfd_deadline && timerfd_deadline <= want))
 		return;
 	struct itimerspec its = {0};
 	if (want) {

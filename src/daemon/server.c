@@ -16,6 +16,7 @@
 #include "log.h"
 #include "poller.h"
 #include "proto.h"
+#include "state.h"
 #include "user.h"
 
 #define REQUEST_DEADLINE_MS 5000      /* a client must send its request within */
@@ -37,6 +38,7 @@ struct client {
 	struct timer deadline;
 	struct packet *out_head, *out_tail;
 	size_t out_bytes;
+	uint32_t events;         /* what c->src is registered for */
 	struct session *waiting; /* the session whose readiness this login awaits */
 	bool closing;            /* drop once the output queue is flushed */
 	struct client *prev, *next;
@@ -57,6 +59,7 @@ static struct hmap uid_counts;
 static char bound_path[PROTO_PATH_SIZE];
 
 static void client_destroy(struct client *c);
+static struct client *client_add(int fd);
 
 static unsigned *uid_count_ref(uid_t uid, bool create)
 {
@@ -87,10 +90,14 @@ static void uid_count_drop(uid_t uid)
 
 static void client_update_events(struct client *c)
 {
-	uint32_t ev = c->out_head ? EPOLLOUT : 0;
-	if (!c->closing)
-		ev |= EPOLLIN;
-	poller_mod_fd(c->src, ev);
+	/* Backpressure: the next request is read only once every reply to
+	 * the last one has left, so a client that reads nothing holds one
+	 * request's replies, not an unbounded queue. */
+	uint32_t ev = c->out_head ? EPOLLOUT : EPOLLIN;
+	if (c->closing)
+		ev &= ~(uint32_t)EPOLLIN;
+	if (ev != c->events && poller_mod_fd(c->src, ev) == 0)
+		c->events = ev;
 }
 
 /* Write queued packets until the socket would block. -1: client is dead. */
@@ -451,18 +458,25 @@ static bool accept_one(void)
 			log_err("accept4: %s", strerror(errno));
 		return false;
 	}
+	client_add(fd);
+	return true;
+}
+
+/* Make a client of a connected socket (fd is consumed). NULL if refused. */
+static struct client *client_add(int fd)
+{
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		log_err("SO_PEERCRED: %s", strerror(errno));
 		close(fd);
-		return true;
+		return NULL;
 	}
 	if (!connection_admit(cred.uid)) {
 		log_debug("connection from uid %u pid %d refused: limit reached",
 			(unsigned)cred.uid, (int)cred.pid);
 		close(fd);
-		return true;
+		return NULL;
 	}
 	struct client *c = calloc(1, sizeof(*c));
 	if (c) {
@@ -471,6 +485,7 @@ static bool accept_one(void)
 		c->pid = cred.pid;
 		timer_init(&c->deadline, client_expired, c);
 		c->src = poller_add_fd(fd, EPOLLIN, client_event, c);
+		c->events = EPOLLIN;
 	}
 	if (!c || !c->src || timer_arm(&c->deadline, REQUEST_DEADLINE_MS) < 0) {
 		if (c && c->src)
@@ -483,13 +498,13 @@ static bool accept_one(void)
 			nclients_user--;
 			uid_count_drop(cred.uid);
 		}
-		return true;
+		return NULL;
 	}
 	c->next = clients;
 	if (clients)
 		clients->prev = c;
 	clients = c;
-	return true;
+	return c;
 }
 
 static void listen_event(int fd, uint32_t events, void *data)
@@ -625,5 +640,57 @@ void server_forget_waiter(struct session *s)
 	if (s->waiter) {
 		s->waiter->waiting = NULL;
 		s->waiter = NULL;
+	}
+}
+
+void server_handover(struct handover *h)
+{
+	for (struct client *c = clients; c; c = c->next) {
+		/* A half-sent reply cannot be resumed by the new image: such a
+		 * client (rare: replies are small) just sees the connection end. */
+		if (c->closing || client_flush(c) < 0 || c->out_head)
+			continue;
+		if (handover_add_client(h, c->fd, c->waiting ? c->waiting->id : 0) == 0)
+			fcntl(c->fd, F_SETFD, 0);
+	}
+}
+
+void server_adopt_clients(struct handover *h)
+{
+	for (size_t i = 0; i < h->nclients; i++) {
+		int fd = h->clients[i].fd;
+		uint64_t id = h->clients[i].session;
+		h->clients[i].fd = -1;
+		fcntl(fd, F_SETFL, O_NONBLOCK);
+		struct client *c = client_add(fd);
+		if (!c || !id)
+			continue;
+		struct session *s = session_find(id);
+		if (!s) {
+			struct proto_msg m = {.type = PROTO_OPEN_REPLY};
+			m.u.open_reply.status = PROTO_OPEN_FAILED;
+			m.u.open_reply.session_id = id;
+			proto_strlcpy(m.u.open_reply.message, "the session ended during a daemon reexec",
+				sizeof(m.u.open_reply.message));
+			if (client_send(c, &m) < 0 || client_flush(c) < 0)
+				client_destroy(c);
+			continue;
+		}
+		/* The login still waits: answer now, or when the manager is ready. */
+		s->waiter = c;
+		c->waiting = s;
+		timer_arm(&c->deadline, (uint64_t)daemon_config()->login_timeout * 1000 + WAIT_GRACE_MS);
+		switch (s->user->mgr.state) {
+		case MANAGER_READY:
+			server_release_waiter(s, true, "ready");
+			break;
+		case MANAGER_FAILED:
+		case MANAGER_STOPPED:
+			server_release_waiter(s, false, s->user->mgr.last_failure[0]
+				? s->user->mgr.last_failure : "the manager is not running");
+			break;
+		default:
+			break;
+		}
 	}
 }

@@ -17,6 +17,12 @@ int server_init(const char *socket_path, int inherited_fd);
 int server_listen_fd(void);
 void server_finish(void);
 
+struct handover;
+/* Before a reexec: hand over every connection that can be carried on. */
+void server_handover(struct handover *h);
+/* After a reexec: take the handed-over connections back. */
+void server_adopt_clients(struct handover *h);
+
 /* Tell the login waiting on s (if any) that its manager is ready (ok) or not. */
 void server_release_waiter(struct session *s, bool ok, const char *message);
 /* The session is gone: forget its waiter without answering. */

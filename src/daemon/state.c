@@ -134,9 +134,11 @@ int state_save_user(const struct state_user *u)
 		return -1;
 	int n = snprintf(text, sizeof(text),
 		"uid=%u\nmanager_pid=%d\nmanager_start=%" PRIu64 "\nrundir=%s\nrundir_managed=%d\n"
-		"restarts=%u\nbackend=%s\nstop_signal=%d\nsince=%lld\n",
+		"restarts=%u\nbackend=%s\nstop_signal=%d\nsince=%lld\nstarting=%d\n"
+		"waiter_pid=%d\nwaiter_start=%" PRIu64 "\n",
 		(unsigned)u->uid, (int)u->manager_pid, u->manager_start, u->rundir, u->rundir_managed,
-		u->restarts, u->backend, u->stop_signal, (long long)u->since);
+		u->restarts, u->backend, u->stop_signal, (long long)u->since, u->starting,
+		(int)u->waiter_pid, u->waiter_start);
 	return n > 0 && (size_t)n < sizeof(text) ? write_file(path, text, (size_t)n) : -1;
 }
 
@@ -200,6 +202,9 @@ static void user_kv(const char *k, const char *v, void *data)
 	else if (!strcmp(k, "restarts")) u->restarts = (unsigned)strtoul(v, NULL, 10);
 	else if (!strcmp(k, "backend")) proto_strlcpy(u->backend, v, sizeof(u->backend));
 	else if (!strcmp(k, "stop_signal")) u->stop_signal = atoi(v);
+	else if (!strcmp(k, "starting")) u->starting = atoi(v) != 0;
+	else if (!strcmp(k, "waiter_pid")) u->waiter_pid = (pid_t)strtol(v, NULL, 10);
+	else if (!strcmp(k, "waiter_start")) u->waiter_start = strtoull(v, NULL, 10);
 	else if (!strcmp(k, "since")) u->since = (time_t)strtoll(v, NULL, 10);
 }
 
@@ -253,4 +258,111 @@ void state_foreach_user(void (*fn)(const struct state_user *u, void *data), void
 		fn(&u, data);
 	}
 	closedir(d);
+}
+
+int handover_add_ready(struct handover *h, uid_t uid, int fd, int keep_fd)
+{
+	struct handover_ready *r = realloc(h->ready, (h->nready + 1) * sizeof(*r));
+	if (!r)
+		return -1;
+	h->ready = r;
+	r[h->nready++] = (struct handover_ready){uid, fd, keep_fd};
+	return 0;
+}
+
+int handover_add_client(struct handover *h, int fd, uint64_t session)
+{
+	struct handover_client *c = realloc(h->clients, (h->nclients + 1) * sizeof(*c));
+	if (!c)
+		return -1;
+	h->clients = c;
+	c[h->nclients++] = (struct handover_client){fd, session};
+	return 0;
+}
+
+int handover_save(const struct handover *h)
+{
+	char path[PROTO_PATH_SIZE];
+	if (state_path(path, sizeof(path), "handover") < 0)
+		return -1;
+	size_t cap = 64 + 64 * (h->nready + h->nclients), n = 0;
+	char *text = malloc(cap);
+	if (!text)
+		return -1;
+	for (size_t i = 0; i < h->nready; i++)
+		n += (size_t)snprintf(text + n, cap - n, "ready %u %d %d\n", (unsigned)h->ready[i].uid,
+			h->ready[i].fd, h->ready[i].keep_fd);
+	for (size_t i = 0; i < h->nclients; i++)
+		n += (size_t)snprintf(text + n, cap - n, "client %d %" PRIu64 "\n", h->clients[i].fd,
+			h->clients[i].session);
+	int r = write_file(path, text, n);
+	free(text);
+	return r;
+}
+
+/* An fd number from the handover is only trusted if it is open now. */
+static bool fd_open(int fd)
+{
+	return fd >= 3 && fcntl(fd, F_GETFD) >= 0;
+}
+
+void handover_load(struct handover *h)
+{
+	memset(h, 0, sizeof(*h));
+	char path[PROTO_PATH_SIZE];
+	if (state_path(path, sizeof(path), "handover") < 0)
+		return;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	unlink(path);
+	char line[128];
+	while (fgets(line, sizeof(line), f)) {
+		unsigned uid;
+		int fd, keep;
+		uint64_t session;
+		if (sscanf(line, "ready %u %d %d", &uid, &fd, &keep) == 3 && fd_open(fd) &&
+			fd_open(keep)) {
+			handover_add_ready(h, (uid_t)uid, fd, keep);
+		} else if (sscanf(line, "client %d %" SCNu64, &fd, &session) == 2 && fd_open(fd)) {
+			handover_add_client(h, fd, session);
+		}
+	}
+	fclose(f);
+	/* Taken over or not, none of these may reach a child. */
+	for (size_t i = 0; i < h->nready; i++) {
+		fcntl(h->ready[i].fd, F_SETFD, FD_CLOEXEC);
+		fcntl(h->ready[i].keep_fd, F_SETFD, FD_CLOEXEC);
+	}
+	for (size_t i = 0; i < h->nclients; i++)
+		fcntl(h->clients[i].fd, F_SETFD, FD_CLOEXEC);
+}
+
+int handover_take_ready(struct handover *h, uid_t uid, int *fd, int *keep_fd)
+{
+	for (size_t i = 0; i < h->nready; i++) {
+		if (h->ready[i].uid != uid || h->ready[i].fd < 0)
+			continue;
+		*fd = h->ready[i].fd;
+		*keep_fd = h->ready[i].keep_fd;
+		h->ready[i].fd = h->ready[i].keep_fd = -1;
+		return 0;
+	}
+	return -1;
+}
+
+void handover_finish(struct handover *h)
+{
+	for (size_t i = 0; i < h->nready; i++) {
+		if (h->ready[i].fd >= 0)
+			close(h->ready[i].fd);
+		if (h->ready[i].keep_fd >= 0)
+			close(h->ready[i].keep_fd);
+	}
+	for (size_t i = 0; i < h->nclients; i++)
+		if (h->clients[i].fd >= 0)
+			close(h->clients[i].fd);
+	free(h->ready);
+	free(h->clients);
+	memset(h, 0, sizeof(*h));
 }

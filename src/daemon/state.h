@@ -41,7 +41,42 @@ struct state_user {
 	char backend[64];
 	int stop_signal;
 	time_t since;
+	bool starting;          /* not ready yet */
+	pid_t waiter_pid;       /* its readiness waiter, 0: none */
+	uint64_t waiter_start;
 };
+
+/*
+ * What crosses a reexec besides the listening socket: open fds the new image
+ * takes over (their numbers survive execve). Written to state_dir/handover
+ * just before the exec, read and removed by the new image.
+ */
+struct handover_ready {
+	uid_t uid;
+	int fd, keep_fd; /* the readiness FIFO of a manager still starting */
+};
+
+struct handover_client {
+	int fd;
+	uint64_t session; /* the session whose readiness it awaits, 0: none */
+};
+
+struct handover {
+	struct handover_ready *ready;
+	size_t nready;
+	struct handover_client *clients;
+	size_t nclients;
+};
+
+int handover_add_ready(struct handover *h, uid_t uid, int fd, int keep_fd);
+int handover_add_client(struct handover *h, int fd, uint64_t session);
+int handover_save(const struct handover *h);
+/* Read (and remove) the handover file; an empty handover when there is none. */
+void handover_load(struct handover *h);
+/* Take the readiness fds handed over for uid: 0, or -1 when there are none. */
+int handover_take_ready(struct handover *h, uid_t uid, int *fd, int *keep_fd);
+/* Close whatever nobody took, and free. */
+void handover_finish(struct handover *h);
 
 int state_init(void);
 int state_save_session(const struct state_session *s);

@@ -28,6 +28,9 @@
 #define STABLE_MS 60000 /* up this long: earlier failures are forgiven */
 #define ENV_MAX (16 + CONFIG_ENV_MAX + BACKEND_ENV_MAX)
 
+/* The managers' output, in the user's runtime dir. */
+#define MANAGER_LOG "dinit-userservd.log"
+
 /* The managers' own PAM service: used when its file exists. */
 #define MANAGER_PAM_SERVICE "dinit-userservd"
 #ifndef DUS_PAM_DIR
@@ -182,7 +185,22 @@ static char **child_pam_session(const struct user *u, char *const envp[])
 	return pam_getenvlist(h);
 }
 
-/* In the child: become the user, with nothing of the daemon left, and exec. */
+/* In the child, before the output is the user's: say why, to the daemon's log. */
+static void child_fail(const struct user *u, const char *what)
+{
+	dprintf(2, "dinit-userservd: starting the manager of %s: %s: %s\n", u->name, what,
+		strerror(errno));
+	_exit(126);
+}
+
+/*
+ * In the child: become the user, with nothing of the daemon left, and exec.
+ * Once the user, the manager's stdout and stderr go to a log file in the
+ * runtime dir the daemon manages for the user (opened as the user, so it is
+ * the user's file and nothing there can steer a root open), or to /dev/null
+ * when the daemon manages none: never to the daemon's own log, which a user must not be able to
+ * forge lines into or truncate.
+ */
 static void child_exec(const struct user *u, const char *path, char *const argv[],
 	char *const envp[], int cgroup_fd, bool use_pam)
 {
@@ -192,25 +210,45 @@ static void child_exec(const struct user *u, const char *path, char *const argv[
 		signal(sig, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
-		_exit(126);
+		child_fail(u, "setsid");
 	if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1)
-		_exit(126);
+		child_fail(u, "joining its cgroup");
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
-		_exit(126);
+		child_fail(u, "/dev/null");
 	if (use_pam && !(envp = child_pam_session(u, envp)))
 		_exit(126);
 	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
-		_exit(126);
+		child_fail(u, "becoming the user");
 	/* Verify: the ids must stick, and root must not be regainable. */
 	if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid ||
 		getegid() != u->gid || (u->uid != 0 && setuid(0) == 0))
-		_exit(126);
-	if (chdir(u->home) < 0 && chdir("/") < 0)
+		child_fail(u, "credentials did not stick");
+	/* Still writing to the daemon's log: our own words only. */
+	if (chdir(u->home) < 0) {
+		dprintf(2, "dinit-userservd: the manager of %s starts in /: cannot enter its home "
+			"%s: %s\n", u->name, u->home, strerror(errno));
+		if (chdir("/") < 0)
+			child_fail(u, "chdir /");
+	}
+	int out = -1;
+	if (u->rundir_managed && u->rundir[0]) { /* a rundir of ours: never write in another's */
+		char log[PROTO_PATH_SIZE + 32];
+		snprintf(log, sizeof(log), "%s/" MANAGER_LOG, u->rundir);
+		/* O_NONBLOCK: a FIFO planted there must not hang the start. */
+		out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK |
+			O_CLOEXEC, 0600);
+		if (out >= 0 && fcntl(out, F_SETFL, O_APPEND) < 0) {
+			close(out);
+			out = -1;
+		}
+	}
+	if (dup2(out >= 0 ? out : null, 1) < 0 || dup2(out >= 0 ? out : null, 2) < 0)
 		_exit(126);
 	if (close_range(3, ~0U, 0) < 0)
-		_exit(126);
+		child_fail(u, "close_range");
 	execve(path, argv, envp);
+	dprintf(2, "dinit-userservd: cannot execute %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
 
@@ -431,6 +469,7 @@ static void manager_spawn(struct user *u)
 	nmanagers++;
 	if (wpid > 0) {
 		mgr->waiter.pid = wpid;
+		mgr->waiter_start = proc_start_time(wpid);
 		hmap_insert(&children, &mgr->waiter.node, (uint64_t)wpid);
 	}
 	mgr->started_ms = monotonic_ms();
@@ -514,38 +553,81 @@ static void adopted_exited(int fd, uint32_t events, void *data)
 	manager_exited(data, -1);
 }
 
-void manager_adopt(struct user *u, pid_t pid, uint64_t start, int stop_signal, const char *backend)
+/* Whether pid is our child (after a reexec, the managers still are). */
+static bool is_child(pid_t pid)
+{
+	siginfo_t si = {0};
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+void manager_adopt(struct user *u, struct manager_record *rec)
 {
 	struct manager *mgr = &u->mgr;
-	snprintf(mgr->backend, sizeof(mgr->backend), "%s", backend);
-	mgr->stop_signal = stop_signal > 0 && stop_signal < NSIG ? stop_signal : SIGTERM;
-	if (!proc_is(pid, start)) {
-		log_info("the manager of %s (pid %d) is gone", u->name, (int)pid);
+	snprintf(mgr->backend, sizeof(mgr->backend), "%s", rec->backend);
+	mgr->stop_signal = rec->stop_signal > 0 && rec->stop_signal < NSIG ? rec->stop_signal
+									   : SIGTERM;
+	if (!proc_is(rec->pid, rec->start)) {
+		log_info("the manager of %s (pid %d) is gone", u->name, (int)rec->pid);
 		return;
 	}
-	siginfo_t si = {0};
-	bool child = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+	bool child = is_child(rec->pid);
 	if (child) { /* after a reexec: still ours, reaped on SIGCHLD */
-		hmap_insert(&children, &mgr->proc.node, (uint64_t)pid);
+		hmap_insert(&children, &mgr->proc.node, (uint64_t)rec->pid);
 	} else {
-		mgr->pidfd = (int)pidfd_open(pid, 0);
+		mgr->pidfd = (int)pidfd_open(rec->pid, 0);
 		if (mgr->pidfd >= 0)
 			mgr->pidfd_src = poller_add_fd(mgr->pidfd, EPOLLIN, adopted_exited, u);
 		if (!mgr->pidfd_src) {
-			log_err("cannot watch the manager of %s (pid %d): %s", u->name, (int)pid,
-				strerror(errno));
+			log_err("cannot watch the manager of %s (pid %d): %s", u->name,
+				(int)rec->pid, strerror(errno));
 			if (mgr->pidfd >= 0)
 				close(mgr->pidfd);
 			mgr->pidfd = -1;
 			return;
 		}
 	}
-	mgr->proc.pid = pid;
-	mgr->proc_start = start;
+	mgr->proc.pid = rec->pid;
+	mgr->proc_start = rec->start;
 	mgr->started_ms = monotonic_ms();
 	nmanagers++;
-	log_info("adopted the manager of %s: pid %d%s", u->name, (int)pid, child ? "" : " (watched by pidfd)");
+	log_info("adopted the manager of %s: pid %d%s", u->name, (int)rec->pid,
+		child ? "" : " (watched by pidfd)");
+	if (rec->starting) {
+		/* Still starting: keep waiting if its readiness can be observed. */
+		if (rec->waiter_pid && proc_is(rec->waiter_pid, rec->waiter_start) &&
+			is_child(rec->waiter_pid)) {
+			mgr->waiter.pid = rec->waiter_pid;
+			mgr->waiter_start = rec->waiter_start;
+			hmap_insert(&children, &mgr->waiter.node, (uint64_t)rec->waiter_pid);
+			manager_set_state(mgr, MANAGER_STARTING);
+			return;
+		}
+		if (rec->ready_fd >= 0) {
+			mgr->ready_fd = rec->ready_fd;
+			mgr->ready_keep_fd = rec->ready_keep_fd;
+			rec->ready_fd = rec->ready_keep_fd = -1;
+			mgr->ready_src = poller_add_fd(mgr->ready_fd, EPOLLIN, ready_fifo_event, u);
+			if (mgr->ready_src) {
+				manager_set_state(mgr, MANAGER_STARTING);
+				return;
+			}
+			ready_close(mgr);
+		}
+		log_warn("the manager of %s was starting; its readiness cannot be observed any "
+			"more: taken as ready", u->name);
+	}
 	manager_set_state(mgr, MANAGER_READY);
+}
+
+void manager_handover(struct user *u, struct handover *h)
+{
+	struct manager *mgr = &u->mgr;
+	if (mgr->state != MANAGER_STARTING || mgr->ready_fd < 0)
+		return;
+	if (handover_add_ready(h, u->uid, mgr->ready_fd, mgr->ready_keep_fd) == 0) {
+		fcntl(mgr->ready_fd, F_SETFD, 0);
+		fcntl(mgr->ready_keep_fd, F_SETFD, 0);
+	}
 }
 
 static void describe_status(int status, char *out, size_t len)
@@ -559,6 +641,47 @@ static void describe_status(int status, char *out, size_t len)
 			strsignal(WTERMSIG(status)));
 	else
 		snprintf(out, len, "ended (status 0x%x)", status);
+}
+
+/*
+ * The last lines the user's manager wrote to its log, into the daemon's log,
+ * when it failed: the reason (a service that could not start) is there. The
+ * file is the user's: read without following links, only a regular file,
+ * only its tail, with anything unprintable replaced.
+ */
+static void log_manager_tail(const struct user *u)
+{
+	if (!u->rundir_managed || !u->rundir[0])
+		return;
+	char path[PROTO_PATH_SIZE + 32];
+	snprintf(path, sizeof(path), "%s/" MANAGER_LOG, u->rundir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	char buf[1024];
+	ssize_t n = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		off_t off = st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0;
+		n = pread(fd, buf, sizeof(buf) - 1, off);
+	}
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if ((buf[i] < 0x20 && buf[i] != '\n') || buf[i] == 0x7f)
+			buf[i] = '?';
+	/* The last three lines. */
+	char *lines[3] = {0};
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		lines[0] = lines[1];
+		lines[1] = lines[2];
+		lines[2] = line;
+	}
+	for (int i = 0; i < 3; i++)
+		if (lines[i])
+			log_info("%s's manager wrote: %.300s", u->name, lines[i]);
 }
 
 static void waiter_exited(struct user *u, int status)
@@ -575,6 +698,7 @@ static void waiter_exited(struct user *u, int status)
 	snprintf(msg, sizeof(msg), "services of %s did not come up (readiness check %s)",
 		u->name, why);
 	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "%s", msg);
+	log_manager_tail(u);
 	/* The manager itself runs: later logins need not wait for this. */
 	manager_set_state(mgr, MANAGER_READY);
 	user_manager_failed(u, msg);
@@ -635,6 +759,7 @@ static void manager_exited(struct user *u, int status)
 	mgr->window_failures++;
 	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "manager %s%s", why,
 		was_starting ? " before it was ready" : "");
+	log_manager_tail(u);
 	if (mgr->window_failures >= cfg->restart_limit) {
 		log_err("the manager of %s %s; %u failures within %u s: giving up until the next login",
 			u->name, why, mgr->window_failures, cfg->restart_window);

@@ -47,6 +47,7 @@ struct manager {
 	int pidfd;                /* adopted manager that is not our child, else -1 */
 	struct poller_fd *pidfd_src;
 	struct child waiter;      /* readiness waiter process; pid 0 when none */
+	uint64_t waiter_start;
 	int ready_fd;             /* FIFO read end while STARTING, else -1 */
 	int ready_keep_fd;        /* our own write end: no EPOLLHUP before the manager opens it */
 	struct poller_fd *ready_src;
@@ -70,10 +71,25 @@ void manager_init(struct manager *mgr, struct user *user);
 /* Start (from STOPPED or FAILED; resets the failure count) or, when stopping,
  * start again once stopped. No-op when starting, ready or in backoff. */
 void manager_start(struct user *user);
-/* Take over a manager a previous daemon started (from the state files):
- * READY if pid is still that process, else STOPPED. */
-void manager_adopt(struct user *user, pid_t pid, uint64_t start, int stop_signal,
-	const char *backend);
+/* What the state files (and a reexec's handover) say of a manager. */
+struct manager_record {
+	pid_t pid;
+	uint64_t start;
+	int stop_signal;
+	const char *backend;
+	bool starting;
+	pid_t waiter_pid;
+	uint64_t waiter_start;
+	int ready_fd, ready_keep_fd; /* handed over by a reexec, else -1 (taken) */
+};
+
+/* Take over a manager a previous daemon started: STOPPED if it is gone;
+ * STARTING if it was and its readiness can still be observed (its waiter is
+ * our child, or the FIFO was handed over); else READY. */
+void manager_adopt(struct user *user, struct manager_record *rec);
+/* Before a reexec: hand over what observes a starting manager. */
+struct handover;
+void manager_handover(struct user *user, struct handover *h);
 /* Graceful stop; no-op when already stopped or stopping. */
 void manager_stop(struct user *user);
 const char *manager_state_name(enum manager_state state);

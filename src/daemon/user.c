@@ -18,6 +18,7 @@
 #include "state.h"
 
 static struct hmap users;    /* by uid */
+static struct hmap users_by_name; /* by name_hash(name) */
 static struct hmap sessions; /* by id */
 static uint64_t next_session_id = 1;
 static bool stopping_all; /* daemon shutdown: nothing lingers */
@@ -38,6 +39,22 @@ int users_init(void)
 	 * restarted daemon does not hand out an id a PAM handle still holds. */
 	next_session_id = (uint64_t)monotonic_ms() << 16 | 1;
 	return 0;
+}
+
+static uint64_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return h;
+}
+
+/* A known user by name: a warm login needs no passwd lookup. */
+static struct user *user_find_by_name(const char *name)
+{
+	struct hmap_node *n = hmap_find(&users_by_name, name_hash(name));
+	struct user *u = n ? container_of(n, struct user, name_node) : NULL;
+	return u && !strcmp(u->name, name) ? u : NULL; /* a hash collision: not found */
 }
 
 struct user *user_find(uid_t uid)
@@ -78,6 +95,7 @@ static void user_free(struct user *u)
 	}
 	state_drop_user(u->uid);
 	hmap_remove(&users, &u->node);
+	hmap_remove(&users_by_name, &u->name_node);
 	free(u);
 }
 
@@ -91,6 +109,9 @@ void user_save(struct user *u)
 		.restarts = u->mgr.restarts,
 		.stop_signal = u->mgr.stop_signal,
 		.since = u->mgr.since,
+		.starting = u->mgr.state == MANAGER_STARTING,
+		.waiter_pid = u->mgr.waiter.pid,
+		.waiter_start = u->mgr.waiter_start,
 	};
 	proto_strlcpy(su.rundir, u->rundir, sizeof(su.rundir));
 	proto_strlcpy(su.backend, u->mgr.backend, sizeof(su.backend));
@@ -171,6 +192,11 @@ static struct user *user_create(const struct passwd *pw)
 		free(u);
 		return NULL;
 	}
+	if (hmap_insert(&users_by_name, &u->name_node, name_hash(u->name)) < 0) {
+		hmap_remove(&users, &u->node);
+		free(u);
+		return NULL;
+	}
 	return u;
 }
 
@@ -243,7 +269,13 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 	*ready = true;
 	struct passwd pwbuf, *pw = NULL;
 	char buf[4096];
-	int r = getpwnam_r(req->user, &pwbuf, buf, sizeof(buf), &pw);
+	struct user *known = user_find_by_name(req->user);
+	if (known) { /* what the user object holds is what we need */
+		pwbuf = (struct passwd){.pw_name = known->name, .pw_uid = known->uid,
+			.pw_gid = known->gid, .pw_dir = known->home, .pw_shell = known->shell};
+		pw = &pwbuf;
+	}
+	int r = pw ? 0 : getpwnam_r(req->user, &pwbuf, buf, sizeof(buf), &pw);
 	if (!pw) {
 		snprintf(err, errlen, "unknown user '%.64s'%s%s", req->user, r ? ": " : "",
 			r ? strerror(r) : "");
@@ -510,6 +542,7 @@ void users_finish(void)
 		n = next;
 	}
 	hmap_free(&users);
+	hmap_free(&users_by_name);
 }
 
 /* Resolve a user the daemon may not know yet: name or decimal uid. */
@@ -621,8 +654,20 @@ static void restore_user(const struct state_user *su, void *data)
 	proto_strlcpy(u->rundir, su->rundir, sizeof(u->rundir));
 	u->rundir_managed = su->rundir_managed;
 	u->mgr.restarts = su->restarts;
-	if (su->manager_pid > 0)
-		manager_adopt(u, su->manager_pid, su->manager_start, su->stop_signal, su->backend);
+	if (su->manager_pid > 0) {
+		struct manager_record rec = {
+			.pid = su->manager_pid, .start = su->manager_start,
+			.stop_signal = su->stop_signal, .backend = su->backend,
+			.starting = su->starting, .waiter_pid = su->waiter_pid,
+			.waiter_start = su->waiter_start, .ready_fd = -1, .ready_keep_fd = -1,
+		};
+		handover_take_ready(data, su->uid, &rec.ready_fd, &rec.ready_keep_fd);
+		manager_adopt(u, &rec);
+		if (rec.ready_fd >= 0) { /* not taken */
+			close(rec.ready_fd);
+			close(rec.ready_keep_fd);
+		}
+	}
 }
 
 static void restore_session(const struct state_session *ss, void *data)
@@ -667,10 +712,10 @@ static void restore_session(const struct state_session *ss, void *data)
 		(int)s->pid);
 }
 
-void users_restore(void)
+void users_restore(struct handover *h)
 {
 	uint64_t max_id = 0;
-	state_foreach_user(restore_user, NULL);
+	state_foreach_user(restore_user, h);
 	state_foreach_session(restore_session, &max_id);
 	if (max_id >= next_session_id)
 		next_session_id = max_id + 1;
@@ -686,4 +731,11 @@ void users_restore(void)
 			user_sessions_gone(u); /* may free u */
 		n = next;
 	}
+}
+
+void users_handover(struct handover *h)
+{
+	size_t i;
+	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i))
+		manager_handover(container_of(n, struct user, node), h);
 }

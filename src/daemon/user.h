@@ -42,6 +42,7 @@ struct session {
 
 struct user {
 	struct hmap_node node; /* users by uid */
+	struct hmap_node name_node; /* users by hash of the name */
 	uid_t uid;
 	gid_t gid;
 	char name[PROTO_NAME_SIZE];
@@ -101,8 +102,12 @@ void users_stop_all(void);
 
 /* Record u (and its manager) in the state dir. */
 void user_save(struct user *u);
-/* Take over what a previous daemon left in the state dir. */
-void users_restore(void);
+struct handover;
+/* Take over what a previous daemon left in the state dir (and, after a
+ * reexec, the fds it handed over). */
+void users_restore(struct handover *h);
+/* Before a reexec: hand over every starting manager's readiness fds. */
+void users_handover(struct handover *h);
 
 /* Answer every login waiting for u's manager. */
 void user_release_waiters(struct user *u, bool ok, const char *why);

@@ -423,13 +423,6 @@ def test_total_limit_bounds_many_flooding_users(world):
 OUTQ_MAX_MIB = 8  # OUTQ_MAX_BYTES in src/daemon/server.c: "a client that reads nothing is dropped"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a client that sends requests and reads no reply costs the daemon far more "
-    "memory than OUTQ_MAX_BYTES: the daemon keeps reading requests while replies are queued "
-    "(no backpressure), and the limit counts payload bytes only, while every queued 4-byte "
-    "reply is a separate malloc of sizeof(struct packet) + 4 bytes (client_send in "
-    "server.c); the 2.1 million LIST_USERS before the drop grow the daemon by ~64 MiB, and "
-    "one user may hold 16 such connections (256 for all users)"))
 def test_client_that_reads_nothing_costs_bounded_memory(world):
     """An unprivileged user pipelines requests on one connection and never
     reads: the daemon either stops reading it (backpressure) or drops it
@@ -533,12 +526,6 @@ def test_no_busy_loop_when_fds_run_out(world):
     assert d.stop() == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: every manager inherits the daemon's stderr as its fd 2 (supervisor.c "
-    "child_exec keeps fd 2; docs/backends.md), and the shipped dinit service "
-    "(data/dinit.d) points that at /var/log/dinit-userservd.log, a root-owned file: any "
-    "user's service can write forged 'dinit-userservd: ...' lines into it, fill the disk, "
-    "and ftruncate() it (erasing the daemon's record of that user's sessions)"))
 def test_user_service_cannot_tamper_with_the_daemon_log(world):
     """The daemon runs as the shipped dinit service runs it: stderr appended
     to a root-owned log file. user1's own runit service tries to forge a log

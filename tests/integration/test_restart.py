@@ -286,7 +286,6 @@ REEXEC_DROPS_CONNECTIONS = (
     "(see test_reexec_serves_a_connection_accepted_before_it)")
 
 
-@pytest.mark.xfail(raises=UntrackedLogins, strict=False, reason=REEXEC_DROPS_CONNECTIONS)
 def test_reexec_keeps_everything_while_logins_run(world):
     d = world.start_daemon(dict(CONFIG, stop_delay=0))
     users, held = three_users_logged_in(world, d)
@@ -373,7 +372,6 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.xfail(strict=True, reason=REEXEC_DROPS_CONNECTIONS)
 def test_reexec_serves_a_connection_accepted_before_it(world):
     """A client connected before the reexec sends its request after it (a
     login's connect racing with the reexec): it must be answered, by the
@@ -389,10 +387,6 @@ def test_reexec_serves_a_connection_accepted_before_it(world):
     assert out["early"].get("type") == "END", out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a reexec while a login waits for its manager's readiness drops the "
-    "waiting connection (the login goes on at once, before the services are up) and "
-    "manager_adopt() marks the starting manager ready without any readiness report"))
 def test_reexec_while_a_login_waits(world):
     """A login waits for its manager (a runit service that comes up only
     once the test opens a gate); a reexec meanwhile: the manager is still

@@ -10,6 +10,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "mkdirs.h"
 
 /* A user name usable as a file name in linger_dir. */
 static bool name_ok(const char *name)
@@ -32,21 +33,6 @@ bool linger_marked(const char *name)
 		S_ISREG(st.st_mode);
 }
 
-static int make_dirs(const char *dir)
-{
-	char buf[2048];
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 int linger_set(const char *name, bool on, char *err, size_t errlen)
 {
 	char path[2048];
@@ -61,7 +47,7 @@ int linger_set(const char *name, bool on, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (make_dirs(daemon_config()->linger_dir) < 0) {
+	if (mkdirs(daemon_config()->linger_dir) < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", daemon_config()->linger_dir,
 			strerror(errno));
 		return -1;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mkdirs.h"
 
 int rundir_expand(const char *tmpl, uid_t uid, gid_t gid, const char *name,
 	char *out, size_t outlen)
@@ -43,24 +44,6 @@ int rundir_expand(const char *tmpl, uid_t uid, gid_t gid, const char *name,
 	return 0;
 }
 
-/* mkdir -p for the parents of path, root-owned 0755. */
-static int make_parents(const char *path)
-{
-	char dir[4096];
-	if (strlen(path) >= sizeof(dir))
-		return -1;
-	strcpy(dir, path);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return 0;
-}
-
 int rundir_create(const char *path, uid_t uid, gid_t gid, unsigned size_mib,
 	char *err, size_t errlen)
 {
@@ -68,7 +51,7 @@ int rundir_create(const char *path, uid_t uid, gid_t gid, unsigned size_mib,
 		snprintf(err, errlen, "runtime directory '%s' is not absolute", path);
 		return -1;
 	}
-	if (make_parents(path) < 0) {
+	if (mkdirs_parents(path) < 0) {
 		snprintf(err, errlen, "cannot create the parents of %s: %s", path, strerror(errno));
 		return -1;
 	}

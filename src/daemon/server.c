@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "hmap.h"
 #include "log.h"
+#include "mkdirs.h"
 #include "poller.h"
 #include "proto.h"
 #include "state.h"
@@ -514,27 +515,6 @@ static void listen_event(int fd, uint32_t events, void *data)
 		;
 }
 
-static int make_parent_dir(const char *path)
-{
-	char dir[PROTO_PATH_SIZE];
-	proto_strlcpy(dir, path, sizeof(dir));
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int server_listen_fd(void)
 {
 	return listen_fd;
@@ -560,7 +540,7 @@ int server_init(const char *socket_path, int inherited_fd)
 		return -1;
 	}
 	strcpy(addr.sun_path, socket_path);
-	if (make_parent_dir(socket_path) < 0) {
+	if (mkdirs_parents(socket_path) < 0) {
 		log_err("cannot create the directory of %s: %s", socket_path, strerror(errno));
 		return -1;
 	}

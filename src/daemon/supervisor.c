@@ -19,6 +19,7 @@
 #include "backend.h"
 #include "daemon.h"
 #include "log.h"
+#include "mkdirs.h"
 #include "state.h"
 #include "user.h"
 #include "usergroup.h"
@@ -333,21 +334,6 @@ static pid_t spawn_as_user(const struct user *u, char *const argv[], const struc
 	return pid;
 }
 
-static int make_dirs(const char *path)
-{
-	char dir[PROTO_PATH_SIZE];
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(dir, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* The readiness FIFO: the user may write it, nobody else may open it. */
 static int ready_fifo_open(struct user *u, const char *path, char *err, size_t errlen)
 {
@@ -402,7 +388,7 @@ static void manager_spawn(struct user *u)
 	}
 	snprintf(fifo, sizeof(fifo), "%s/ready", user_dir);
 	snprintf(mgr->backend, sizeof(mgr->backend), "%s", cfg->backend);
-	if (make_dirs(user_dir) < 0) {
+	if (mkdirs(user_dir) < 0) {
 		snprintf(err, sizeof(err), "cannot create %s: %s", user_dir, strerror(errno));
 		manager_fail_now(u, err);
 		return;
@@ -644,7 +630,7 @@ static void describe_status(int status, char *out, size_t len)
 }
 
 /*
- * The last lines the user's manager wrote to its log, into the daemon's log,
+ * The last ten lines the user's manager wrote to its log, into the daemon's log,
  * when it failed: the reason (a service that could not start) is there. The
  * file is the user's: read without following links, only a regular file,
  * only its tail, with anything unprintable replaced.
@@ -659,7 +645,7 @@ static void log_manager_tail(const struct user *u)
 	if (fd < 0)
 		return;
 	struct stat st;
-	char buf[1024];
+	char buf[4096];
 	ssize_t n = -1;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		off_t off = st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0;
@@ -672,16 +658,19 @@ static void log_manager_tail(const struct user *u)
 	for (ssize_t i = 0; i < n; i++)
 		if ((buf[i] < 0x20 && buf[i] != '\n') || buf[i] == 0x7f)
 			buf[i] = '?';
-	/* The last three lines. */
-	char *lines[3] = {0};
-	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-		lines[0] = lines[1];
-		lines[1] = lines[2];
-		lines[2] = line;
-	}
-	for (int i = 0; i < 3; i++)
-		if (lines[i])
-			log_info("%s's manager wrote: %.300s", u->name, lines[i]);
+	/* The last lines (the first may be cut: it is skipped when the tail
+	 * starts inside it). */
+	enum { TAIL_LINES = 10 };
+	char *lines[TAIL_LINES] = {0};
+	unsigned count = 0;
+	char *p = buf;
+	if (st.st_size > (off_t)sizeof(buf) - 1 && (p = strchr(buf, '\n')))
+		p++;
+	for (char *line = strtok(p ? p : buf, "\n"); line; line = strtok(NULL, "\n"))
+		lines[count++ % TAIL_LINES] = line;
+	unsigned first = count > TAIL_LINES ? count - TAIL_LINES : 0;
+	for (unsigned i = first; i < count; i++)
+		log_info("%s's manager wrote: %.300s", u->name, lines[i % TAIL_LINES]);
 }
 
 static void waiter_exited(struct user *u, int status)

@@ -72,6 +72,12 @@ CLEAN_ENV = {
     "HOME": "/root",
     "TERM": "dumb",
 }
+def sanitized_daemon():
+    """Whether the daemon under test is an AddressSanitizer build."""
+    with open(DAEMON, "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
+
 # Sanitizer settings reach the daemon and the CLI inside.
 for _k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
     if _k in os.environ:

@@ -33,12 +33,6 @@ def started_pid(line):
     return int(re.search(r"\): pid (\d+)", line).group(1))
 
 
-def sanitized_daemon():
-    """Whether the daemon under test is an AddressSanitizer build."""
-    with open(sb.DAEMON, "rb") as f:
-        return b"AddressSanitizer" in f.read()
-
-
 def kill9(world, pid):
     world.run(["kill", "-KILL", str(pid)], check=True)
 
@@ -219,7 +213,7 @@ def test_300_kills_daemon_stays_responsive_user_ends_failed(backend, bworld):
           % (fds0, fds1, rss0, rss1, ["%.2f" % t for t in user2_times]))
     assert fds1 <= fds0, "daemon fds grew from %d to %d: before %r, after %r" % (
         fds0, fds1, fd_map0, daemon_fds(d))
-    if sanitized_daemon():
+    if sb.sanitized_daemon():
         # ASan holds freed memory in its quarantine (up to 256 MB): RSS says
         # nothing there; LeakSanitizer checks the daemon's exit below instead.
         print("ASan build: VmRSS not bounded, leaks checked at the daemon's exit")

@@ -111,19 +111,6 @@ static bool is_custom_path(const char *name)
 	return name[0] == '/';
 }
 
-bool backend_valid(const char *name)
-{
-	if (!name)
-		return false;
-	if (!strcmp(name, "dinit") || !strcmp(name, "runit") || !strcmp(name, "s6") ||
-		!strcmp(name, "none"))
-		return true;
-	if (!is_custom_path(name))
-		return false;
-	struct stat st;
-	return stat(name, &st) == 0 && S_ISREG(st.st_mode) && access(name, X_OK) == 0;
-}
-
 /* A home the helpers can build paths under: absolute, and not "/" itself. */
 static int check_home(const struct backend_user *user, char *err, size_t errlen)
 {

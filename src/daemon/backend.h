@@ -54,10 +54,6 @@ struct backend_plan {
 	size_t used;
 };
 
-/* Whether name is a valid backend value ("dinit", "runit", "s6", "none", or an
- * absolute path to an executable). */
-bool backend_valid(const char *name);
-
 /*
  * Fill *plan for starting user's manager with cfg->backend. Returns 0, or -1
  * with a message in err (the user's login then gets that message).

@@ -615,14 +615,6 @@ void server_release_waiter(struct session *s, bool ok, const char *message)
 		client_destroy(c);
 }
 
-void server_forget_waiter(struct session *s)
-{
-	if (s->waiter) {
-		s->waiter->waiting = NULL;
-		s->waiter = NULL;
-	}
-}
-
 void server_handover(struct handover *h)
 {
 	for (struct client *c = clients; c; c = c->next) {

@@ -25,7 +25,5 @@ void server_adopt_clients(struct handover *h);
 
 /* Tell the login waiting on s (if any) that its manager is ready (ok) or not. */
 void server_release_waiter(struct session *s, bool ok, const char *message);
-/* The session is gone: forget its waiter without answering. */
-void server_forget_waiter(struct session *s);
 
 #endif

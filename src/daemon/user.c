@@ -69,13 +69,23 @@ struct session *session_find(uint64_t id)
 	return n ? container_of(n, struct session, node) : NULL;
 }
 
-struct user *user_find_by_arg(const char *arg)
+/* Whether arg is a decimal uid (the CLI takes a name or a uid). */
+static bool parse_uid(const char *arg, uid_t *uid)
 {
 	char *end;
 	errno = 0;
-	unsigned long uid = strtoul(arg, &end, 10);
-	if (*arg && !*end && !errno && uid <= (uid_t)-2)
-		return user_find((uid_t)uid);
+	unsigned long v = strtoul(arg, &end, 10);
+	if (!*arg || *end || errno || v > (uid_t)-2)
+		return false;
+	*uid = (uid_t)v;
+	return true;
+}
+
+struct user *user_find_by_arg(const char *arg)
+{
+	uid_t uid;
+	if (parse_uid(arg, &uid))
+		return user_find(uid);
 	size_t i;
 	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i)) {
 		struct user *u = container_of(n, struct user, node);
@@ -549,11 +559,9 @@ void users_finish(void)
 static int resolve_user(const char *arg, struct passwd *pwbuf, char *buf, size_t len,
 	struct passwd **pw)
 {
-	char *end;
-	errno = 0;
-	unsigned long uid = strtoul(arg, &end, 10);
-	if (*arg && !*end && !errno && uid <= (uid_t)-2)
-		return getpwuid_r((uid_t)uid, pwbuf, buf, len, pw);
+	uid_t uid;
+	if (parse_uid(arg, &uid))
+		return getpwuid_r(uid, pwbuf, buf, len, pw);
 	return getpwnam_r(arg, pwbuf, buf, len, pw);
 }
 

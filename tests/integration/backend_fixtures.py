@@ -233,6 +233,19 @@ def user_procs(world, uid, ps=None):
     return [p for p in (procs(world) if ps is None else ps) if uid in p.get("uids", ())]
 
 
+def below(ps, root):
+    """pids of root and every process below it."""
+    tree = {root}
+    changed = True
+    while changed:
+        changed = False
+        for p in ps:
+            if p.get("ppid") in tree and p["pid"] not in tree:
+                tree.add(p["pid"])
+                changed = True
+    return tree
+
+
 def describe(ps):
     return "\n".join("%6d %6d %s %s" % (p["pid"], p.get("ppid", -1), p.get("state", "?"),
                                         " ".join(p.get("argv", []))) for p in ps)

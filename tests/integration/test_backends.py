@@ -23,7 +23,7 @@ import time
 import pytest
 
 import sandbox as sb
-from backend_fixtures import (S6, backend, bworld, describe, procs, prog, status,  # noqa: F401
+from backend_fixtures import (S6, backend, below, bworld, describe, procs, prog, status,  # noqa: F401
                               user_procs, wait_no_user_procs, wait_state)
 
 pytestmark = pytest.mark.needs_build
@@ -169,15 +169,7 @@ def test_one_manager_per_user_as_the_user(backend, bworld):
             assert len(n) == 1, "%s: %d processes of %s:\n%s" % (user, len(n), name,
                                                                  describe(mine))
         # Every process of the manager's tree runs as the user.
-        tree = {mgr["pid"]}
-        changed = True
-        while changed:
-            changed = False
-            for p in ps:
-                if p.get("ppid") in tree and p["pid"] not in tree:
-                    tree.add(p["pid"])
-                    changed = True
-        for pid in tree:
+        for pid in below(ps, mgr["pid"]):
             assert by_pid[pid]["uids"] == [uid] * 4, by_pid[pid]
 
     # The second login of user1 ending leaves the shared manager alone.

@@ -19,7 +19,7 @@ import pytest
 
 import sandbox as sb
 from backend_fixtures import (backend, bworld, daemon_fds, daemon_resources,  # noqa: F401
-                              describe, procs, prog, status, user_procs,
+                              below, describe, procs, prog, status, user_procs,
                               wait_no_user_procs, wait_state)
 
 pytestmark = pytest.mark.needs_build
@@ -35,19 +35,6 @@ def started_pid(line):
 
 def kill9(world, pid):
     world.run(["kill", "-KILL", str(pid)], check=True)
-
-
-def below(ps, root):
-    """pids of root and every process below it."""
-    tree = {root}
-    changed = True
-    while changed:
-        changed = False
-        for p in ps:
-            if p.get("ppid") in tree and p["pid"] not in tree:
-                tree.add(p["pid"])
-                changed = True
-    return tree
 
 
 def manager_procs(world, uid, login_pid):

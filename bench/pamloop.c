@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pamloop: the benchmark's login driver. Runs real PAM sessions through
  * libpam (pam_start, pam_open_session, pam_close_session, pam_end) against

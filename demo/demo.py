@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The live demonstration of dinit-userservd, run by demo/run (as root).
 
     python3 demo/demo.py --build-dir DIR [--backend auto|dinit|runit] [--user NAME]

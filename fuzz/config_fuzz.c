@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * libFuzzer target for the config parser: the input is written to a memfd
  * and loaded through its /proc/self/fd path, like a real file.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Build the libFuzzer targets against src/common and run each for SECONDS.
 #
 #   fuzz/run.sh [SECONDS]        (default 60)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dinit-userservd.conf: "key = value" lines, '#' starts a comment, blank
  * lines ignored. Every key of struct config below; an unknown key, a missing

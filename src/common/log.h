@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Daemon logging: stderr always, syslog when asked. */
 #ifndef DUS_LOG_H
 #define DUS_LOG_H

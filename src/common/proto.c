@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Control protocol encoding and validation; the wire format is described in
  * proto.h.

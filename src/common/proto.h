@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Control protocol shared by the daemon, the PAM module and the CLI.
  *

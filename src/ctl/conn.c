@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Connection to the daemon's control socket; see conn.h. */
 #include "conn.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* dinit-userservctl: exit statuses and error reporting shared by its modules. */
 #ifndef DUS_CTL_H
 #define DUS_CTL_H

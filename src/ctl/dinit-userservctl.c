@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dinit-userservctl: query and control dinit-userservd over its control socket.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* JSON writer for dinit-userservctl --json; see json.h. */
 #include "json.h"
 

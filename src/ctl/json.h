@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Minimal JSON writer for dinit-userservctl --json.
  *

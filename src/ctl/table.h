@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Aligned text tables for dinit-userservctl's human output.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Backends: the spawn plan of each kind of per-user service manager.
  *

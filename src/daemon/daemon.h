@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* What the daemon's modules share: the config in force. */
 #ifndef DUS_DAEMON_H
 #define DUS_DAEMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Intrusive hash map keyed by a 64-bit integer (uid, session id, pid).
  * Chained buckets, power-of-two table that doubles when the load passes 1;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Linger marks: one empty file per user, named after the user, in linger_dir.
  * A user with a mark keeps a manager without sessions (with linger = maybe);

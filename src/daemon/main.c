@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dinit-userservd: gives every logged-in user a supervised service manager.
  * main: arguments, config, signals and the event loop; everything else is in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* mkdir -p, root's way: every directory made is 0755 unless it exists. */
 #ifndef DUS_MKDIRS_H
 #define DUS_MKDIRS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The daemon's event loop: one epoll instance dispatching fd readiness to
  * callbacks, and any number of timers multiplexed onto one timerfd through a

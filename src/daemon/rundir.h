@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * XDG_RUNTIME_DIR management. The directory is created 0700 owned by the
  * user under a root-owned 0755 parent; removal works below an O_NOFOLLOW

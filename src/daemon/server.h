@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The control socket and its clients. Every client has a deadline, a bounded
  * output queue and is never written to with a blocking call; connections are

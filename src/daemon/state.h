@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Persistent state in state_dir, so that a new daemon (after a crash, a
  * SIGKILL, a plain restart or a reexec) carries on where the old one was:

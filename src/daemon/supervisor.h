@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The supervisor runs one service manager per user: spawns it as the user
  * (backend plan), watches for readiness, restarts it with exponential backoff

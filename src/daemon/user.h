@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Users and sessions: who is logged in, which sessions each user has, and
  * when each user's manager must run. Users by uid and sessions by id live in

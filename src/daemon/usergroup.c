@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "usergroup.h"
 
 #include <ctype.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Everything a user's manager started, as one unit that can be killed.
  * With a writable cgroup2 hierarchy: one cgroup per user below the daemon's

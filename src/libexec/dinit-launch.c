@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dinit-launch: write the user's generated dinit services, then exec dinit.
  *

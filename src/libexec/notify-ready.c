@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * notify-ready: tell the daemon that the user's manager is ready.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * scandir-exec: run a scan-directory supervisor as the user's manager.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * scandir-wait: the readiness waiter of the runit and s6 backends.
  *

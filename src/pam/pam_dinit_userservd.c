@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pam_dinit_userservd: PAM session module registering logins with
  * dinit-userservd.

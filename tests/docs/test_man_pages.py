@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The man pages say what the code does.
 
 Every list checked here is extracted from the sources, not written down a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Backends for the tests of issue 4 (per-user managers): fixtures and helpers.
 
 Import the fixtures into a test module (pytest finds them there):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """pytest fixtures for the integration tests; see tests/README.md.
 
     sandbox   a fresh Sandbox (sandbox.py) per test, torn down after it; the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """An independent Python client of the dinit-userservd control protocol
 (src/common/proto.h), for tests that must send what the real clients never
 send: requests from unprivileged users, garbage, truncated and oversized

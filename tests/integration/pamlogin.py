@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """A minimal login program, the way display managers do it (runs inside the sandbox, as root).
 
     python3 pamlogin.py SERVICE USER -- CMD [ARG...]

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Run a command on a new pseudo-terminal (inside the sandbox), like a login.
 
     python3 ptyrun.py CMD [ARG...]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Throwaway namespace sandboxes for real-login integration tests.
 
 A Sandbox is a private world on this host:

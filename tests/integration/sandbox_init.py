@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """PID 1 of a test sandbox.
 
 Started by sandbox.py as

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 4 acceptance: each user's manager (runit, s6, dinit), its readiness,
 and logins waiting for it.
 

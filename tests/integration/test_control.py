@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 6 acceptance: dinit-userservctl, linger, stop_delay, reload, with real
 logins and real managers.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 5 acceptance, D-Bus: a real dbus-daemon started as a boot service of
 the user's manager, from the example services the project ships
 (data/backends/{runit,s6,dinit}/dbus), with runit, s6, dinit (the stand-in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 9: the README's first command, `bash demo/run`, runs and proves what it shows.
 
 The demo is run as a user would run it, minus the apt-get and build steps

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 7 acceptance: local denial of service is bounded.
 
 One unprivileged user holds 2,000 idle connections to the control socket,

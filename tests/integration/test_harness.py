@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Self-tests of the sandbox harness: these need root but not the build.
 
 They pin down what every other integration test relies on: a private world,

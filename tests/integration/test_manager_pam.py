@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 4, item 1: when /etc/pam.d/dinit-userservd exists, each manager runs
 inside a PAM session of that service (pam_limits, pam_env... apply to it, as
 for systemd's user@); without the file, no PAM is involved; a stack that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 7 acceptance: a daemon restart loses nothing.
 
 kill -9 of the daemon with three users logged in (one of them lingering),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 5 acceptance: XDG_RUNTIME_DIR created, exported and removed by the
 daemon, safely, with real logins (su -l, runuser -l, pamtester).
 

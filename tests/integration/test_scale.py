@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 7 acceptance: 50 distinct users logging in at once, 3 rounds.
 
 Every user has a runit service whose `check` says up once it has run; the

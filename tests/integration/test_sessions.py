@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 3 acceptance: sessions of real logins, tracked by the daemon (backend none).
 
 Every test runs in its own sandbox (conftest.py): users user1 and user2, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 7: logins over a real sshd.
 
 A real OpenSSH sshd listens on 127.0.0.1 in the sandbox's network namespace:

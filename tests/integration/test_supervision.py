@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Issue 4 acceptance: supervision and stop of each user's manager (runit, s6,
 dinit: the stand-in, or the real `dinit` when one is on PATH).
 

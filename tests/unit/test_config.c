@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Unit tests for src/common/config.c. Each test writes real files into a
  * private temporary directory and asserts exact values and exact error

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rundir: template expansion, creation rules, and removal that never leaves
  * the directory (symlinks not followed, mount points not entered).

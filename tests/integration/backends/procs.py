@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Every process of the sandbox as JSON (run inside it by backend_fixtures.py).
 
 One object per process: pid ppid sid state uids [real, effective, saved, fs]

@@ -197,7 +197,10 @@ def test_installed_contents(installed):
             assert "exec /usr/sbin/dinit-userservd 2>&1\n" in f.read()
     if "/etc/init.d/dinit-userservd" in found:
         assert os.access(dest + "/etc/init.d/dinit-userservd", os.X_OK)
-    pam = relocate("/etc/pam.d/dinit-userservd", moves)
+    pam = opts["pamdir"] + "/dinit-userservd"
+    # the daemon looks for the managers' PAM service where it is installed
+    with open(dest + "/usr/sbin/dinit-userservd", "rb") as f:
+        assert pam.encode() + b"\0" in f.read(), pam
     if pam in found:
         with open(dest + pam) as f:
             text = f.read()

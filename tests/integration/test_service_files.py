@@ -173,6 +173,23 @@ def test_runit_run_uses_the_configured_sbindir():
     assert subprocess.run(["sh", "-n", RUNIT_RUN], timeout=10).returncode == 0
 
 
+def test_runit_check_waits_for_the_socket():
+    text = read(os.path.join(DATA, "check"))
+    assert re.search(r"^exec /\S+/dinit-userservctl list-users >/dev/null 2>&1$", text, re.M)
+    assert os.access(os.path.join(DATA, "check"), os.X_OK)
+    assert subprocess.run(["sh", "-n", os.path.join(DATA, "check")], timeout=10).returncode == 0
+
+
+def test_runit_check_exits_0_only_when_the_daemon_answers(world):
+    check = os.path.join(DATA, "check")
+    # the generated check names the installed CLI; run it with the built one
+    script = read(check).replace(read(check).split("exec ", 1)[1].split()[0], sb.CTL)
+    world.write_file("/run/dus-check", script, mode=0o755)
+    assert world.run(["/run/dus-check"]).returncode != 0
+    world.start_daemon()
+    assert world.run(["/run/dus-check"]).returncode == 0
+
+
 def test_openrc_script():
     text = read(OPENRC_SCRIPT)
     assert text.startswith("#!/sbin/openrc-run\n")

@@ -40,6 +40,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "helper-version.h"
+
 #define PROG "dinit-userservd dinit-launch"
 #define READY_SERVICE "dinit-userservd-ready"
 #define MAX_AUTOSTART 4096
@@ -260,6 +262,7 @@ static void text_close(struct text *t)
 
 int main(int argc, char **argv)
 {
+	helper_version(argc, argv, PROG);
 	if (argc < 6 || strcmp(argv[4], "--") != 0)
 		usage();
 	const char *gendir = argv[1], *bootd = argv[2], *notifier = argv[3];

@@ -20,10 +20,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "helper-version.h"
+
 #define PROG "dinit-userservd notify-ready"
 
-int main(void)
+int main(int argc, char **argv)
 {
+	helper_version(argc, argv, PROG);
 	const char *path = getenv("DINIT_USERSERVD_READY");
 	if (!path || !path[0]) {
 		fprintf(stderr, PROG ": DINIT_USERSERVD_READY is not set: nobody to notify\n");

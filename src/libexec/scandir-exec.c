@@ -39,6 +39,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helper-version.h"
+
 #define PROG "dinit-userservd scandir-exec"
 
 static void usage(void)
@@ -216,6 +218,7 @@ static int run_runit(const char *dir, char **prog)
 
 int main(int argc, char **argv)
 {
+	helper_version(argc, argv, PROG);
 	int i = 1;
 	bool runit = false;
 	if (i < argc && !strcmp(argv[i], "--runit")) {

@@ -53,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper-version.h"
+
 #define PROG "dinit-userservd scandir-wait"
 #define FRESH_MARGIN_NS 50000000LL /* file timestamps are coarse (a jiffy) */
 #define MAX_SERVICES 1000
@@ -488,6 +490,7 @@ static bool load_services(const char *dir)
 
 int main(int argc, char **argv)
 {
+	helper_version(argc, argv, PROG);
 	const char *dir = NULL;
 	unsigned long timeout = 60;
 	bool have_kind = false;

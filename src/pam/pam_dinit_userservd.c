@@ -561,6 +561,8 @@ PAM_DUS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	(void)flags;
 	struct args args;
 	args_parse(pamh, argc, argv, &args);
+	if (args.debug)
+		pam_syslog(pamh, LOG_DEBUG, "pam_dinit_userservd %s", DUS_VERSION);
 	return open_session(pamh, &args);
 }
 

@@ -43,6 +43,8 @@ struct client {
 	uint32_t events;         /* what c->src is registered for */
 	struct session *waiting; /* the session whose readiness this login awaits */
 	bool closing;            /* drop once the output queue is flushed */
+	bool busy;               /* a handler of its request runs: not freed now */
+	bool dead;               /* destroy once that handler has returned */
 	struct client *prev, *next;
 };
 
@@ -61,6 +63,7 @@ static struct hmap uid_counts;
 static char bound_path[PROTO_PATH_SIZE];
 
 static void client_destroy(struct client *c);
+static void client_drop(struct client *c);
 static struct client *client_add(int fd);
 
 static unsigned *uid_count_ref(uid_t uid, bool create)
@@ -351,7 +354,13 @@ static void client_read(struct client *c)
 			client_destroy(c);
 		return;
 	}
-	if (client_handle(c, &msg) < 0) {
+	/* The handler may end a session this client waits for, or stop its
+	 * user, and so reach server_release_waiter for c itself: c must
+	 * outlive it (client_drop only marks it meanwhile). */
+	c->busy = true;
+	int r = client_handle(c, &msg);
+	c->busy = false;
+	if (r < 0 || c->dead) {
 		client_destroy(c);
 		return;
 	}
@@ -383,6 +392,17 @@ static void client_expired(struct timer *t, void *data)
 	struct client *c = data;
 	log_debug("client pid %d uid %u: deadline passed, closing", (int)c->pid, (unsigned)c->uid);
 	client_destroy(c);
+}
+
+/* Destroy c, or, while a handler of its request still uses it, mark it to be
+ * destroyed as soon as that handler returns. What can run inside a handler
+ * (server_release_waiter) drops clients only through here. */
+static void client_drop(struct client *c)
+{
+	if (c->busy)
+		c->dead = true;
+	else
+		client_destroy(c);
 }
 
 static void client_destroy(struct client *c)
@@ -613,7 +633,7 @@ void server_release_waiter(struct session *s, bool ok, const char *message)
 	proto_strlcpy(m.u.open_reply.message, message ? message : "", sizeof(m.u.open_reply.message));
 	timer_arm(&c->deadline, REQUEST_DEADLINE_MS);
 	if (client_send(c, &m) < 0 || client_flush(c) < 0)
-		client_destroy(c);
+		client_drop(c);
 }
 
 void server_handover(struct handover *h)

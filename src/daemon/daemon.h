@@ -13,9 +13,6 @@ const struct config *daemon_config(void);
 int daemon_reload(char *err, size_t errlen);
 /* Whether a reexec can be done now (the binary is there). 0 or -1 with err. */
 int daemon_reexec_check(char *err, size_t errlen);
-/* Re-execute the daemon's binary in place, keeping the control socket,
- * every session and every manager. Returns only if the exec failed. */
-void daemon_reexec(void);
 /* Ask the main loop to exit once every manager has stopped. */
 void daemon_request_exit(void);
 

@@ -89,7 +89,10 @@ int daemon_reexec_check(char *err, size_t errlen)
 	return 0;
 }
 
-void daemon_reexec(void)
+/* Carry out a reexec a client asked for (server_reexec_pending), between two
+ * dispatches: no handler runs. Returns only if the exec failed; the client
+ * that asked is then told why. */
+static void daemon_reexec(void)
 {
 	int fd = server_listen_fd();
 	char fdarg[16];
@@ -107,12 +110,17 @@ void daemon_reexec(void)
 	struct handover h = {0};
 	users_handover(&h);
 	server_handover(&h);
+	char why[PROTO_TEXT_SIZE];
+	int code;
 	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0) {
-		log_err("cannot prepare the reexec: %s", strerror(errno));
+		code = errno;
+		snprintf(why, sizeof(why), "cannot prepare the reexec: %s", strerror(code));
 	} else {
 		execv(self_exe, argv);
-		log_err("execv %s: %s", self_exe, strerror(errno));
+		code = errno;
+		snprintf(why, sizeof(why), "execv %s: %s", self_exe, strerror(code));
 	}
+	log_err("%s: this image carries on", why);
 	/* Still here: take everything back as it was. */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	for (size_t i = 0; i < h.nready; i++) {
@@ -126,6 +134,7 @@ void daemon_reexec(void)
 	handover_finish(&none);
 	free(h.ready);
 	free(h.clients);
+	server_reexec_failed(code, why);
 }
 
 void daemon_request_exit(void)
@@ -300,6 +309,8 @@ int main(int argc, char **argv)
 	while (!exiting || supervisor_running() > 0) {
 		if (poller_dispatch() < 0)
 			return 1;
+		if (server_reexec_pending())
+			daemon_reexec();
 	}
 	log_info("every manager stopped: exiting");
 	users_finish();

@@ -61,6 +61,8 @@ static struct client *clients;
 static unsigned nclients_user, nclients_root;
 static struct hmap uid_counts;
 static char bound_path[PROTO_PATH_SIZE];
+static bool reexec_pending;          /* asked for; main.c carries it out */
+static struct client *reexec_client; /* who asked, answered by the outcome */
 
 static void client_destroy(struct client *c);
 static void client_drop(struct client *c);
@@ -281,10 +283,13 @@ static int handle_control(struct client *c, const struct proto_control *req)
 	case PROTO_CTL_REEXEC:
 		if (daemon_reexec_check(err, sizeof(err)) < 0)
 			return client_send_result(c, ENOEXEC, err);
-		/* Answer first: the exec closes this connection. */
-		client_send_result(c, 0, "re-executing dinit-userservd");
-		client_flush(c);
-		daemon_reexec(); /* returns only on failure, already logged */
+		if (reexec_pending)
+			return client_send_result(c, EBUSY, "a reexec is already under way");
+		/* Never from inside a handler: main.c execs once dispatch has
+		 * returned (server_reexec_pending). The answer tells the outcome:
+		 * the new image gives it, or this one if the exec failed. */
+		reexec_pending = true;
+		reexec_client = c;
 		return 0;
 	case PROTO_CTL_STOP_USER:
 	case PROTO_CTL_RESTART_USER: {
@@ -409,6 +414,8 @@ static void client_destroy(struct client *c)
 {
 	if (c->waiting)
 		c->waiting->waiter = NULL;
+	if (c == reexec_client)
+		reexec_client = NULL;
 	timer_disarm(&c->deadline);
 	poller_remove_fd(c->src);
 	close(c->fd);
@@ -595,6 +602,7 @@ int server_init(const char *socket_path, int inherited_fd)
 
 void server_finish(void)
 {
+	reexec_pending = false;
 	while (clients)
 		client_destroy(clients);
 	if (listen_src)
@@ -643,7 +651,8 @@ void server_handover(struct handover *h)
 		 * client (rare: replies are small) just sees the connection end. */
 		if (c->closing || client_flush(c) < 0 || c->out_head)
 			continue;
-		if (handover_add_client(h, c->fd, c->waiting ? c->waiting->id : 0) == 0)
+		if (handover_add_client(h, c->fd, c->waiting ? c->waiting->id : 0,
+			    c == reexec_client) == 0)
 			fcntl(c->fd, F_SETFD, 0);
 	}
 }
@@ -656,6 +665,13 @@ void server_adopt_clients(struct handover *h)
 		h->clients[i].fd = -1;
 		fcntl(fd, F_SETFL, O_NONBLOCK);
 		struct client *c = client_add(fd);
+		if (c && h->clients[i].reexec) { /* it asked for this reexec: done */
+			if (client_send_result(c, 0, "re-executed dinit-userservd") < 0 ||
+				client_flush(c) < 0) {
+				client_destroy(c);
+				continue;
+			}
+		}
 		if (!c || !id)
 			continue;
 		struct session *s = session_find(id);
@@ -686,4 +702,18 @@ void server_adopt_clients(struct handover *h)
 			break;
 		}
 	}
+}
+
+bool server_reexec_pending(void)
+{
+	return reexec_pending;
+}
+
+void server_reexec_failed(int code, const char *why)
+{
+	struct client *c = reexec_client;
+	reexec_pending = false;
+	reexec_client = NULL;
+	if (c && (client_send_result(c, code, why) < 0 || client_flush(c) < 0))
+		client_destroy(c);
 }

@@ -271,13 +271,13 @@ int handover_add_ready(struct handover *h, uid_t uid, int fd, int keep_fd)
 	return 0;
 }
 
-int handover_add_client(struct handover *h, int fd, uint64_t session)
+int handover_add_client(struct handover *h, int fd, uint64_t session, bool reexec)
 {
 	struct handover_client *c = realloc(h->clients, (h->nclients + 1) * sizeof(*c));
 	if (!c)
 		return -1;
 	h->clients = c;
-	c[h->nclients++] = (struct handover_client){fd, session};
+	c[h->nclients++] = (struct handover_client){fd, session, reexec};
 	return 0;
 }
 
@@ -294,8 +294,8 @@ int handover_save(const struct handover *h)
 		n += (size_t)snprintf(text + n, cap - n, "ready %u %d %d\n", (unsigned)h->ready[i].uid,
 			h->ready[i].fd, h->ready[i].keep_fd);
 	for (size_t i = 0; i < h->nclients; i++)
-		n += (size_t)snprintf(text + n, cap - n, "client %d %" PRIu64 "\n", h->clients[i].fd,
-			h->clients[i].session);
+		n += (size_t)snprintf(text + n, cap - n, "client %d %" PRIu64 " %d\n", h->clients[i].fd,
+			h->clients[i].session, h->clients[i].reexec);
 	int r = write_file(path, text, n);
 	free(text);
 	return r;
@@ -322,11 +322,13 @@ void handover_load(struct handover *h)
 		unsigned uid;
 		int fd, keep;
 		uint64_t session;
+		int reexec = 0;
 		if (sscanf(line, "ready %u %d %d", &uid, &fd, &keep) == 3 && fd_open(fd) &&
 			fd_open(keep)) {
 			handover_add_ready(h, (uid_t)uid, fd, keep);
-		} else if (sscanf(line, "client %d %" SCNu64, &fd, &session) == 2 && fd_open(fd)) {
-			handover_add_client(h, fd, session);
+		} else if (sscanf(line, "client %d %" SCNu64 " %d", &fd, &session, &reexec) >= 2 &&
+			fd_open(fd)) {
+			handover_add_client(h, fd, session, reexec == 1);
 		}
 	}
 	fclose(f);

@@ -60,6 +60,7 @@ struct handover_ready {
 struct handover_client {
 	int fd;
 	uint64_t session; /* the session whose readiness it awaits, 0: none */
+	bool reexec;      /* it asked for this reexec: the new image answers it */
 };
 
 struct handover {
@@ -70,7 +71,7 @@ struct handover {
 };
 
 int handover_add_ready(struct handover *h, uid_t uid, int fd, int keep_fd);
-int handover_add_client(struct handover *h, int fd, uint64_t session);
+int handover_add_client(struct handover *h, int fd, uint64_t session, bool reexec);
 int handover_save(const struct handover *h);
 /* Read (and remove) the handover file; an empty handover when there is none. */
 void handover_load(struct handover *h);

@@ -121,19 +121,15 @@ static void daemon_reexec(void)
 		snprintf(why, sizeof(why), "execv %s: %s", self_exe, strerror(code));
 	}
 	log_err("%s: this image carries on", why);
-	/* Still here: take everything back as it was. */
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	for (size_t i = 0; i < h.nready; i++) {
-		fcntl(h.ready[i].fd, F_SETFD, FD_CLOEXEC);
-		fcntl(h.ready[i].keep_fd, F_SETFD, FD_CLOEXEC);
-	}
-	for (size_t i = 0; i < h.nclients; i++)
-		fcntl(h.clients[i].fd, F_SETFD, FD_CLOEXEC);
-	struct handover none = {0};
-	handover_load(&none); /* removes the file */
-	handover_finish(&none);
-	free(h.ready);
-	free(h.clients);
+	/* Still here (ENOEXEC from a half-written binary, ETXTBSY, ENOMEM, a
+	 * noexec mount...): every fd and struct is as it was, each fd still
+	 * used by its owner. Only the handover file goes, and the fds passed
+	 * on are close-on-exec again. Nothing may be closed here: a closed
+	 * number would be reused by the next accept or open while its owner
+	 * still writes to it. */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		log_err("fcntl FD_CLOEXEC on the listening socket: %s", strerror(errno));
+	handover_abort(&h);
 	server_reexec_failed(code, why);
 }
 
@@ -292,6 +288,8 @@ int main(int argc, char **argv)
 	struct handover handed = {0};
 	if (listen_fd >= 0)
 		handover_load(&handed);
+	else
+		handover_discard(); /* a fresh start trusts no fd number */
 	users_restore(&handed);
 	if (server_init(config.socket_path, listen_fd) < 0)
 		return 1;

@@ -354,6 +354,29 @@ int handover_take_ready(struct handover *h, uid_t uid, int *fd, int *keep_fd)
 	return -1;
 }
 
+void handover_discard(void)
+{
+	char path[PROTO_PATH_SIZE];
+	if (state_path(path, sizeof(path), "handover") == 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+void handover_abort(struct handover *h)
+{
+	handover_discard();
+	for (size_t i = 0; i < h->nready; i++) {
+		if (fcntl(h->ready[i].fd, F_SETFD, FD_CLOEXEC) < 0 ||
+			fcntl(h->ready[i].keep_fd, F_SETFD, FD_CLOEXEC) < 0)
+			log_err("fcntl FD_CLOEXEC on a readiness FIFO: %s", strerror(errno));
+	}
+	for (size_t i = 0; i < h->nclients; i++)
+		if (fcntl(h->clients[i].fd, F_SETFD, FD_CLOEXEC) < 0)
+			log_err("fcntl FD_CLOEXEC on fd %d: %s", h->clients[i].fd, strerror(errno));
+	free(h->ready);
+	free(h->clients);
+	memset(h, 0, sizeof(*h));
+}
+
 void handover_finish(struct handover *h)
 {
 	for (size_t i = 0; i < h->nready; i++) {

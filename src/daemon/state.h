@@ -79,6 +79,12 @@ void handover_load(struct handover *h);
 int handover_take_ready(struct handover *h, uid_t uid, int *fd, int *keep_fd);
 /* Close whatever nobody took, and free. */
 void handover_finish(struct handover *h);
+/* The exec failed: remove the handover file and make every fd h lists
+ * close-on-exec again. Nothing is closed: each fd still belongs to whoever
+ * had it before (a client, a starting manager). Frees h's lists. */
+void handover_abort(struct handover *h);
+/* Remove a handover file a failed or interrupted reexec left behind. */
+void handover_discard(void);
 
 int state_init(void);
 int state_save_session(const struct state_session *s);

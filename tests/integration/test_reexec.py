@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Issues 12 (item 3) and 20: reexec that fails, and reexec beside logins.
+
+* A failed exec (the daemon's binary replaced by a file the kernel cannot
+  execute) changes nothing: every fd of the daemon is the same, a login
+  waiting for its manager keeps waiting and is answered, and each logout
+  ends only its own session. `reexec` fails with the reason.
+* The PAM module takes no final reply that names another session than its
+  WAIT did (a fake daemon sends one).
+* One daemon per state_dir: a second one refuses to start.
+
+The backend is a custom program (BACKEND below): ready at once, unless a
+FIFO gate for the user exists, which it reads first (a login waits until
+the test writes a line into it).
+"""
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+import sandbox as sb
+from backend_fixtures import daemon_fds
+
+pytestmark = pytest.mark.needs_build
+
+BACKEND = sb.TEST_DIR + "/gated-backend"
+BACKEND_SH = """#!/bin/sh
+gate=%s/gate-$USER
+[ -p "$gate" ] && read -r line < "$gate"
+echo ready > "$DINIT_USERSERVD_READY"
+exec sleep 100000
+""" % sb.TEST_DIR
+
+
+def gated_world(world):
+    world.write_file(BACKEND, BACKEND_SH, mode=0o755)
+
+
+def make_gate(world, user):
+    gate = "%s/gate-%s" % (sb.TEST_DIR, user)
+    world.run(["mkfifo", "-m", "0666", gate], check=True)
+    return gate
+
+
+def open_gate(world, gate):
+    world.run(["sh", "-c", "echo go > %s && rm -f %s" % (gate, gate)], timeout=10, check=True)
+
+
+def wait_fds(world, d, want, what):
+    """The daemon's fds become exactly want (a client that just left may
+    still be closing on its side): returns the last map seen."""
+    try:
+        world.wait_for(lambda: daemon_fds(d) == want, timeout=5, what=what)
+    except sb.CommandTimeout:
+        pass
+    return daemon_fds(d)
+
+
+def test_failed_exec_changes_nothing(world):
+    gated_world(world)
+    binary = sb.TEST_DIR + "/sbin/dinit-userservd"
+    world.makedirs(sb.TEST_DIR + "/sbin")
+    world.run(["cp", sb.DAEMON, binary], check=True)
+    d = world.start_daemon({"backend": BACKEND, "login_timeout": 30}, binary=binary)
+    uid1, uid2 = world.user("user1")["uid"], world.user("user2")["uid"]
+
+    h1 = world.hold_su("user1")  # live
+    gate = make_gate(world, "user2")
+    m = d.mark()
+    login2 = world.popen(["su", "-l", "user2", "-c", "echo XDG=$XDG_RUNTIME_DIR"],
+                         timeout=60, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    d.wait_log(r"started the manager of user2", start=m)
+    world.wait_for(lambda: len(world.sessions()) == 2, what="two sessions")
+    sessions = {s["user"]: s["id"] for s in world.sessions()}
+    before = wait_fds(world, d, daemon_fds(d), "fds settled")
+
+    # A half-written upgrade: the path now names a file that is no program.
+    world.write_file(binary + ".new", "not a program\n", mode=0o755)
+    world.run(["mv", "-f", binary + ".new", binary], check=True)
+    m = d.mark()
+    r = d.ctl("reexec")
+    assert r.returncode != 0, r.stdout
+    assert "Exec format error" in r.stderr, r.stderr
+    d.wait_log(r"execv %s: Exec format error: this image carries on" % re.escape(binary),
+               start=m)
+    assert d.running()
+    after = wait_fds(world, d, before, "the same fds as before the reexec")
+    assert after == before, "fds before %r, after %r" % (before, after)
+    assert {s["user"]: s["id"] for s in world.sessions()} == sessions
+    assert not world.exists("/run/dinit-userservd/handover")
+
+    # user2's login still waits on its connection, and is answered.
+    assert login2.poll() is None, login2.communicate()[0]
+    assert [u["state"] for u in world.users() if u["name"] == "user2"] == ["starting"]
+    m = d.mark()
+    open_gate(world, gate)
+    out, _ = login2.communicate(timeout=20)
+    assert login2.returncode == 0, out
+    assert out.decode().split() == ["XDG=/run/user/%d" % uid2], out
+    d.wait_log(r"manager of user2 is ready", start=m)
+    d.wait_log(r"session %d closed: user user2" % sessions["user2"], start=m)
+    world.wait_for(lambda: not world.exists("/run/user/%d" % uid2), what="user2's rundir gone")
+    # user1 untouched by user2's logout.
+    assert [s["id"] for s in world.sessions()] == [sessions["user1"]]
+    assert world.exists("/run/user/%d" % uid1)
+    assert [u["state"] for u in world.users()] == ["ready"]
+
+    assert h1.end() == 0
+    world.wait_for(lambda: world.users() == [], what="no user left")
+    assert not world.exists("/run/user/%d" % uid1)
+    closed = [l for l in d.log_lines() if re.search(r"session \d+ closed", l)]
+    assert len(closed) == 2, closed
+    assert d.stop() == 0
+
+
+# A fake daemon: answers OPEN_SESSION with WAIT for session 100, then a final
+# READY for session 200 (meant for another login); records CLOSE_SESSION.
+FAKE_DAEMON = r"""
+import json, os, socket, sys
+sys.path.insert(0, sys.argv[2])
+import dusproto as wire
+path = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+srv.bind(path + ".new")
+os.rename(path + ".new", path)
+srv.listen(4)
+srv.settimeout(20)
+got = []
+while not any(m["type"] == "CLOSE_SESSION" for m in got):
+    c, _ = srv.accept()
+    c.settimeout(20)
+    m = wire.decode(c.recv(4096))
+    got.append(m)
+    if m["type"] == "OPEN_SESSION":
+        c.send(wire.encode(wire.OPEN_REPLY, status=wire.OPEN_WAIT, session_id=100,
+                           timeout_ms=10000, rundir="/run/user/1000"))
+        c.send(wire.encode(wire.OPEN_REPLY, status=wire.OPEN_READY, session_id=200,
+                           rundir="/run/user/2000"))
+    else:
+        c.send(wire.encode(wire.RESULT, code=0, message="session closed"))
+    c.close()
+print(json.dumps(got))
+"""
+
+
+def test_module_rejects_a_final_reply_for_another_session(world):
+    sock = sb.TEST_DIR + "/fake.sock"
+    world.write_file(sb.TEST_DIR + "/fake-daemon.py", FAKE_DAEMON)
+    world.write_pam_service("dus-fake", world.pam_stack(socket=sock))
+    fake = world.popen([sb.PYTHON, sb.TEST_DIR + "/fake-daemon.py", sock, sb.HERE],
+                       timeout=60, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    world.wait_for(lambda: world.exists(sock), what="fake daemon listening")
+    r = world.pamtester("dus-fake", "user1", "open_session", "close_session")
+    out, err = fake.communicate(timeout=30)
+    assert fake.returncode == 0, err
+    got = json.loads(out)
+    assert [m["type"] for m in got] == ["OPEN_SESSION", "CLOSE_SESSION"], got
+    # The session the module closes is the one its WAIT named, never the
+    # one of the stray final reply.
+    assert got[1]["session_id"] == 100, got
+    assert r.returncode == 0, r.stdout + r.stderr  # optional: the login goes on
+
+
+def test_second_daemon_on_the_same_state_dir_refuses(world):
+    d1 = world.start_daemon()
+    d2 = world.start_daemon({"socket_path": sb.TEST_DIR + "/second.sock"}, wait_ready=False)
+    d2.wait_log(r"cannot lock /run/dinit-userservd/lock: another dinit-userservd runs "
+                r"with this state_dir")
+    assert d2.wait(10) == 1
+    assert not world.exists(sb.TEST_DIR + "/second.sock")
+    assert d1.running() and world.sessions() == []
+    assert d1.stop() == 0

@@ -57,19 +57,51 @@ static int state_path(char *out, size_t len, const char *fmt, ...)
 	return m < 0 || (size_t)(n + m) >= len ? -1 : 0;
 }
 
-int state_init(void)
+static int lock_fd = -1;
+
+int state_lock_fd(void)
+{
+	return lock_fd;
+}
+
+/* Whether fd is the file at path (the lock handed over by a reexec). */
+static bool fd_is_file(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && S_ISREG(a.st_mode) &&
+		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int state_init(int inherited_lock)
 {
 	char path[PROTO_PATH_SIZE];
 	/* One daemon per state_dir: a second one would fight over managers. */
 	if (state_path(path, sizeof(path), "lock") < 0)
 		return -1;
-	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = -1;
+	if (inherited_lock >= 0) {
+		/* A reexec: the lock crosses the exec held, never taken again,
+		 * so nothing that holds the old open file (a child between fork
+		 * and exec) can make the new image find it taken. flock on the
+		 * open file that holds it succeeds at once (it checks, and
+		 * changes nothing). */
+		if (fd_is_file(inherited_lock, path) &&
+			fcntl(inherited_lock, F_SETFD, FD_CLOEXEC) == 0) {
+			fd = inherited_lock;
+		} else {
+			log_warn("--lock-fd %d is not %s: taking the lock anew", inherited_lock, path);
+			close(inherited_lock);
+		}
+	}
+	if (fd < 0)
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		log_err("cannot lock %s: %s", path,
 			errno == EWOULDBLOCK ? "another dinit-userservd runs with this state_dir"
 					     : strerror(errno));
 		return -1;
 	}
+	lock_fd = fd;
 	/* sessions/ is ours alone; users/<uid>/ holds each manager's readiness
 	 * FIFO, which the user must reach. */
 	const char *dirs[] = {"sessions", "users"};

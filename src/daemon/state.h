@@ -86,7 +86,12 @@ void handover_abort(struct handover *h);
 /* Remove a handover file a failed or interrupted reexec left behind. */
 void handover_discard(void);
 
-int state_init(void);
+/* Take the lock on state_dir (one daemon per state_dir) and make its
+ * directories. lock_fd >= 0: the lock, already held, handed over across a
+ * reexec (used if it still is the lock file; else the lock is taken anew). */
+int state_init(int lock_fd);
+/* The fd holding the lock, to pass across a reexec. */
+int state_lock_fd(void);
 int state_save_session(const struct state_session *s);
 void state_drop_session(uint64_t id);
 int state_save_user(const struct state_user *u);

@@ -175,3 +175,87 @@ def test_second_daemon_on_the_same_state_dir_refuses(world):
     assert not world.exists(sb.TEST_DIR + "/second.sock")
     assert d1.running() and world.sessions() == []
     assert d1.stop() == 0
+
+
+# ---- issue 20: what the new image needs, and when it cannot run ------------------
+
+def test_reexec_refused_when_the_config_no_longer_loads(world):
+    d = world.start_daemon()
+    h = world.hold_su("user1")
+    world.write_file(d.config_path, "no_such_key = 1\n")
+    m = d.mark()
+    r = d.ctl("reexec")
+    assert r.returncode != 0
+    assert re.search(r"not re-executing: .*dinit-userservd.conf:1", r.stderr), r.stderr
+    assert d.running() and "re-executing" not in "\n".join(d.log_lines()[m:])
+    assert [s["user"] for s in world.sessions()] == ["user1"]
+    assert h.end() == 0
+    assert d.stop() == 0
+
+
+def test_new_image_that_exits_leaves_state_a_restart_adopts(world):
+    """The new image runs but exits at once (a broken upgrade): the managers
+    and sessions keep running, and a daemon started again (what dinit's
+    restart = true does) takes each of them over."""
+    gated_world(world)
+    binary = sb.TEST_DIR + "/sbin/dinit-userservd"
+    world.makedirs(sb.TEST_DIR + "/sbin")
+    world.run(["cp", sb.DAEMON, binary], check=True)
+    config = {"backend": BACKEND, "stop_delay": 0}
+    d1 = world.start_daemon(config, binary=binary)
+    h = world.hold_su("user1")
+    before = {u["name"]: u["manager_pid"] for u in world.users()}
+    session = [s["id"] for s in world.sessions()]
+    world.write_file(binary + ".new", "#!/bin/sh\necho 'broken upgrade' >&2\nexit 1\n",
+                     mode=0o755)
+    world.run(["mv", "-f", binary + ".new", binary], check=True)
+    r = d1.ctl("reexec")
+    assert r.returncode != 0  # the connection ended without an answer
+    assert d1.wait(10) == 1
+    d1.wait_log(r"broken upgrade")
+    # No daemon: the manager still runs, its records are there.
+    assert world.run(["kill", "-0", str(before["user1"])]).returncode == 0
+    d2 = world.start_daemon(config)
+    d2.wait_log(r"session %d of user1 \(pid %d\) taken over" % (session[0], h.pid))
+    assert {u["name"]: u["manager_pid"] for u in world.users()} == before
+    assert [s["id"] for s in world.sessions()] == session
+    assert h.end() == 0
+    world.wait_for(lambda: world.users() == [], what="user1 gone after the logout")
+    assert world.run(["kill", "-0", str(before["user1"])]).returncode != 0
+    assert d2.stop() == 0
+
+
+SLOW_MANAGER_PAM = ("account  required pam_permit.so\n"
+                    "session  optional pam_exec.so quiet /bin/sleep 0.1\n")
+
+
+def test_reexec_racing_cold_logins(world):
+    """40 times: a cold login (its manager's child does 100 ms of PAM session
+    work between fork and exec, holding whatever it inherited) and a reexec
+    as soon as the manager is forked. The daemon keeps its pid, every login
+    is served, nothing is left after the logouts."""
+    gated_world(world)
+    world.write_file("/etc/pam.d/dinit-userservd", SLOW_MANAGER_PAM)
+    d = world.start_daemon({"backend": BACKEND, "stop_delay": 0})
+    uid = world.user("user1")["uid"]
+    host_pid = d.host_pid
+    for i in range(40):
+        m = d.mark()
+        login = world.popen(["su", "-l", "user1", "-c", "echo XDG=$XDG_RUNTIME_DIR"],
+                            timeout=60, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+        d.wait_log(r"started the manager of user1", start=m)
+        r = d.ctl("reexec")
+        assert r.returncode == 0, (i, r.stderr, d.log())
+        d.wait_log(r"re-executed, listening", start=m)
+        out, _ = login.communicate(timeout=30)
+        assert login.returncode == 0, (i, out)
+        assert out.decode().split() == ["XDG=/run/user/%d" % uid], (i, out)
+        d.wait_log(r"manager of user1 is ready", start=m)
+        assert d.running() and d.host_pid == host_pid
+        world.wait_for(lambda: world.users() == [], timeout=10, what="user1 gone (%d)" % i)
+    assert world.sessions() == []
+    assert not world.exists("/run/user/%d" % uid)
+    left = world.run(["pgrep", "-u", str(uid)]).stdout.split()
+    assert left == [], left
+    assert d.stop() == 0

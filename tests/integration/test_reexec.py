@@ -259,3 +259,136 @@ def test_reexec_racing_cold_logins(world):
     left = world.run(["pgrep", "-u", str(uid)]).stdout.split()
     assert left == [], left
     assert d.stop() == 0
+
+
+# ---- soak: churn of logins, killed managers, stopped users and reexecs ------------
+
+SOAK_SECONDS = float(os.environ.get("DUS_SOAK_SECONDS", "40"))
+SOAK_USERS = ["soak%d" % i for i in range(1, 7)]
+
+
+def daemon_rss_kb(d):
+    with open("/proc/%d/status" % d.host_pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+@pytest.mark.soak
+def test_soak_churn(world):
+    """Six users log in and out in parallel (one-shot and short-held logins,
+    two of them twice at a time, so managers start cold and are used warm; each manager's start spends 50 ms in
+    its PAM session) for DUS_SOAK_SECONDS (40 s by default:
+    the whole test stays within about a minute, twice that for the two runs
+    of tests/run --ci), while managers are killed, users stopped and the
+    daemon re-executed. Afterwards: every login returned 0, the daemon kept
+    its pid, its fd count and RSS are back near their start, and no process
+    or runtime dir of a test user is left."""
+    import random
+    import threading
+
+    gated_world(world)
+    # Each manager's child spends a little time in its PAM session between
+    # fork and exec, as a real stack (pam_limits, pam_keyinit...) does.
+    world.write_file("/etc/pam.d/dinit-userservd", SLOW_MANAGER_PAM.replace("0.1", "0.05"))
+    for name in SOAK_USERS:
+        world.add_user(name)
+    uids = {name: world.user(name)["uid"] for name in SOAK_USERS}
+    d = world.start_daemon({"backend": BACKEND, "stop_delay": 0, "login_timeout": 10,
+                            "restart_limit": 1000})
+    host_pid = d.host_pid
+    # A first round, so that what is allocated once (hash tables, the
+    # timer heap) is in the baseline.
+    for name in SOAK_USERS:
+        assert world.su(name, "true").returncode == 0
+    world.wait_for(lambda: world.users() == [], timeout=20, what="baseline: users gone")
+    fds0 = len(daemon_fds(d))
+    rss0 = daemon_rss_kb(d)
+
+    deadline = time.monotonic() + SOAK_SECONDS
+    lock = threading.Lock()
+    logins, failures, actions = [], [], {"kill": 0, "stop-user": 0, "reexec": 0}
+
+    def worker(name, seed):
+        rnd = random.Random(seed)
+        while time.monotonic() < deadline:
+            cmd = "echo XDG=$XDG_RUNTIME_DIR"
+            if rnd.random() < 0.4:
+                cmd += "; sleep 0.%d" % rnd.randint(1, 5)
+            try:
+                r = world.su(name, cmd, timeout=40)
+                rc, err = r.returncode, r.stderr
+                # Served by the daemon: the runtime dir it manages.
+                if rc == 0 and r.stdout.split() != ["XDG=/run/user/%d" % uids[name]]:
+                    rc, err = "no rundir", r.stdout + r.stderr
+            except Exception as e:  # reported below, not lost in a thread
+                rc, err = None, "%s: %s" % (type(e).__name__, e)
+            with lock:
+                logins.append(rc)
+                if rc != 0:
+                    failures.append((name, rc, err))
+
+    def chaos(seed):
+        rnd = random.Random(seed)
+        while time.monotonic() < deadline:
+            time.sleep(rnd.uniform(0.2, 0.8))  # pacing of the churn, not a wait
+            what = rnd.choice(["kill", "kill", "stop-user", "reexec"])
+            try:
+                if what == "reexec":
+                    r = d.ctl("reexec")
+                    ok = r.returncode == 0 and d.running() and d.host_pid == host_pid
+                elif what == "stop-user":
+                    r = d.ctl("stop-user", rnd.choice(SOAK_USERS))
+                    ok = r.returncode in (0, 1)  # 1: that user is not known right now
+                else:
+                    pids = [u["manager_pid"] for u in world.users() if u["manager_pid"]]
+                    if not pids:
+                        continue
+                    world.run(["kill", "-KILL", str(rnd.choice(pids))])
+                    ok = True
+            except Exception as e:
+                ok, r = False, e
+            with lock:
+                actions[what] += 1
+                if not ok:
+                    failures.append(("chaos " + what, getattr(r, "returncode", None),
+                                     getattr(r, "stderr", str(r))))
+
+    # Two logins at a time for two of the users: warm logins beside the
+    # cold ones (stop_delay 0: a user's last logout stops its manager).
+    threads = [threading.Thread(target=worker, args=(n, i), daemon=True)
+               for i, n in enumerate(SOAK_USERS + SOAK_USERS[:2])]
+    threads.append(threading.Thread(target=chaos, args=(99,), daemon=True))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(SOAK_SECONDS + 120)
+        assert not t.is_alive(), "a soak thread did not end"
+    print("soak: %d logins, actions %r, failures %d" % (len(logins), actions, len(failures)))
+    assert failures == [], failures[:10]
+    assert d.running() and d.host_pid == host_pid
+    assert actions["reexec"] >= 3 and len(logins) >= 6 * 5, (actions, len(logins))
+
+    # After the last logout: every user goes (a failed one stays listed
+    # without a manager; stop-user forgets it), nothing of theirs is left.
+    world.wait_for(lambda: world.sessions() == [], timeout=20, what="no session left")
+    world.wait_for(lambda: all(u["manager_pid"] in (None, 0) for u in world.users()),
+                   timeout=20, what="no manager left")
+    for u in world.users():
+        d.ctl("stop-user", u["name"])
+    world.wait_for(lambda: world.users() == [], timeout=20, what="no user left")
+    for name, uid in uids.items():
+        left = world.run(["pgrep", "-u", str(uid)]).stdout.split()
+        assert left == [], (name, left)
+        assert not world.exists("/run/user/%d" % uid), name
+    try:
+        world.wait_for(lambda: len(daemon_fds(d)) <= fds0, timeout=5, what="daemon fds back")
+    except sb.CommandTimeout:
+        pass
+    fds1, rss1 = len(daemon_fds(d)), daemon_rss_kb(d)
+    print("daemon fds %d -> %d, VmRSS %d -> %d kB" % (fds0, fds1, rss0, rss1))
+    assert fds1 <= fds0, (fds0, fds1, daemon_fds(d))
+    if not sb.sanitized_daemon():  # ASan's quarantine holds freed memory
+        assert rss1 <= rss0 + 1024, "daemon VmRSS grew from %d to %d kB" % (rss0, rss1)
+    assert d.stop() == 0

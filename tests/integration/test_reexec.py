@@ -76,7 +76,11 @@ def test_failed_exec_changes_nothing(world):
     d.wait_log(r"started the manager of user2", start=m)
     world.wait_for(lambda: len(world.sessions()) == 2, what="two sessions")
     sessions = {s["user"]: s["id"] for s in world.sessions()}
-    before = wait_fds(world, d, daemon_fds(d), "fds settled")
+    # Settled: the listening socket and user2's waiting login are the only
+    # connections left (the CLI's have been closed on the daemon's side too).
+    world.wait_for(lambda: sum(v.startswith("socket:") for v in daemon_fds(d).values()) == 2,
+                   what="two sockets: listening, user2's login")
+    before = daemon_fds(d)
 
     # A half-written upgrade: the path now names a file that is no program.
     world.write_file(binary + ".new", "not a program\n", mode=0o755)

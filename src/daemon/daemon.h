@@ -11,11 +11,9 @@
 const struct config *daemon_config(void);
 /* Re-read the config file. 0, or -1 with the parser's message in err. */
 int daemon_reload(char *err, size_t errlen);
-/* Whether a reexec can be done now (the binary is there). 0 or -1 with err. */
+/* Whether a reexec can be done now (the binary is there, the config loads).
+ * 0 or -1 with err. */
 int daemon_reexec_check(char *err, size_t errlen);
-/* Re-execute the daemon's binary in place, keeping the control socket,
- * every session and every manager. Returns only if the exec failed. */
-void daemon_reexec(void);
 /* Ask the main loop to exit once every manager has stopped. */
 void daemon_request_exit(void);
 

@@ -86,19 +86,33 @@ int daemon_reexec_check(char *err, size_t errlen)
 			self_exe[0] ? strerror(errno) : "path unknown");
 		return -1;
 	}
+	/* The new image reads the config first thing and exits if it cannot:
+	 * refuse now instead, while this image still runs. */
+	static struct config fresh;
+	char why[512];
+	if (config_read(&fresh, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "not re-executing: %s", why);
+		return -1;
+	}
 	return 0;
 }
 
-void daemon_reexec(void)
+/* Carry out a reexec a client asked for (server_reexec_pending), between two
+ * dispatches: no handler runs. Returns only if the exec failed; the client
+ * that asked is then told why. */
+static void daemon_reexec(void)
 {
-	int fd = server_listen_fd();
-	char fdarg[16];
+	int fd = server_listen_fd(), lock = state_lock_fd();
+	char fdarg[16], lockarg[16];
 	snprintf(fdarg, sizeof(fdarg), "%d", fd);
+	snprintf(lockarg, sizeof(lockarg), "%d", lock);
 	/* The new image reads the same file, on the same terms: -c only if the
-	 * file was named (a missing default config means the defaults). */
-	char *argv[] = {self_exe, "--listen-fd", fdarg, "-c", (char *)config_path, NULL};
+	 * file was named (a missing default config means the defaults). It
+	 * gets the state_dir lock held, like the listening socket. */
+	char *argv[] = {self_exe, "--listen-fd", fdarg, "--lock-fd", lockarg,
+		"-c", (char *)config_path, NULL};
 	if (!config_explicit)
-		argv[3] = NULL;
+		argv[5] = NULL;
 	log_info("re-executing %s", self_exe);
 	/* Sessions and managers are in state_dir already; what crosses the
 	 * exec besides is open fds: the listening socket (so logins queue
@@ -107,25 +121,27 @@ void daemon_reexec(void)
 	struct handover h = {0};
 	users_handover(&h);
 	server_handover(&h);
-	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0) {
-		log_err("cannot prepare the reexec: %s", strerror(errno));
+	char why[PROTO_TEXT_SIZE];
+	int code;
+	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0 || fcntl(lock, F_SETFD, 0) < 0) {
+		code = errno;
+		snprintf(why, sizeof(why), "cannot prepare the reexec: %s", strerror(code));
 	} else {
 		execv(self_exe, argv);
-		log_err("execv %s: %s", self_exe, strerror(errno));
+		code = errno;
+		snprintf(why, sizeof(why), "execv %s: %s", self_exe, strerror(code));
 	}
-	/* Still here: take everything back as it was. */
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	for (size_t i = 0; i < h.nready; i++) {
-		fcntl(h.ready[i].fd, F_SETFD, FD_CLOEXEC);
-		fcntl(h.ready[i].keep_fd, F_SETFD, FD_CLOEXEC);
-	}
-	for (size_t i = 0; i < h.nclients; i++)
-		fcntl(h.clients[i].fd, F_SETFD, FD_CLOEXEC);
-	struct handover none = {0};
-	handover_load(&none); /* removes the file */
-	handover_finish(&none);
-	free(h.ready);
-	free(h.clients);
+	log_err("%s: this image carries on", why);
+	/* Still here (ENOEXEC from a half-written binary, ETXTBSY, ENOMEM, a
+	 * noexec mount...): every fd and struct is as it was, each fd still
+	 * used by its owner. Only the handover file goes, and the fds passed
+	 * on are close-on-exec again. Nothing may be closed here: a closed
+	 * number would be reused by the next accept or open while its owner
+	 * still writes to it. */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(lock, F_SETFD, FD_CLOEXEC) < 0)
+		log_err("fcntl FD_CLOEXEC on the listening socket or the lock: %s", strerror(errno));
+	handover_abort(&h);
+	server_reexec_failed(code, why);
 }
 
 void daemon_request_exit(void)
@@ -195,12 +211,13 @@ int main(int argc, char **argv)
 		{"check-config", no_argument, NULL, 'k'},
 		{"ready-fd", required_argument, NULL, 'r'},
 		{"listen-fd", required_argument, NULL, 'l'}, /* internal: reexec */
+		{"lock-fd", required_argument, NULL, 'L'},   /* internal: reexec */
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	bool check_only = false;
-	int ready_fd = -1, listen_fd = -1;
+	int ready_fd = -1, listen_fd = -1, lock_fd = -1;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (opt) {
@@ -212,14 +229,15 @@ int main(int argc, char **argv)
 			check_only = true;
 			break;
 		case 'r':
-		case 'l': {
+		case 'l':
+		case 'L': {
 			char *end;
 			long fd = strtol(optarg, &end, 10);
 			if (*end || fd < 0 || fd > 1 << 20) {
 				fprintf(stderr, "dinit-userservd: bad file descriptor '%s'\n", optarg);
 				return 2;
 			}
-			*(opt == 'r' ? &ready_fd : &listen_fd) = (int)fd;
+			*(opt == 'r' ? &ready_fd : opt == 'l' ? &listen_fd : &lock_fd) = (int)fd;
 			break;
 		}
 		case 'h':
@@ -276,13 +294,15 @@ int main(int argc, char **argv)
 	self_exe[n > 0 ? n : 0] = '\0';
 	struct poller_fd *sig_src = NULL;
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
-		supervisor_init() < 0 || users_init() < 0 || state_init() < 0)
+		supervisor_init() < 0 || users_init() < 0 || state_init(lock_fd) < 0)
 		return 1;
 	usergroup_init(config.use_cgroups);
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
 	struct handover handed = {0};
 	if (listen_fd >= 0)
 		handover_load(&handed);
+	else
+		handover_discard(); /* a fresh start trusts no fd number */
 	users_restore(&handed);
 	if (server_init(config.socket_path, listen_fd) < 0)
 		return 1;
@@ -300,6 +320,8 @@ int main(int argc, char **argv)
 	while (!exiting || supervisor_running() > 0) {
 		if (poller_dispatch() < 0)
 			return 1;
+		if (server_reexec_pending())
+			daemon_reexec();
 	}
 	log_info("every manager stopped: exiting");
 	users_finish();

@@ -43,6 +43,8 @@ struct client {
 	uint32_t events;         /* what c->src is registered for */
 	struct session *waiting; /* the session whose readiness this login awaits */
 	bool closing;            /* drop once the output queue is flushed */
+	bool busy;               /* a handler of its request runs: not freed now */
+	bool dead;               /* destroy once that handler has returned */
 	struct client *prev, *next;
 };
 
@@ -59,8 +61,11 @@ static struct client *clients;
 static unsigned nclients_user, nclients_root;
 static struct hmap uid_counts;
 static char bound_path[PROTO_PATH_SIZE];
+static bool reexec_pending;          /* asked for; main.c carries it out */
+static struct client *reexec_client; /* who asked, answered by the outcome */
 
 static void client_destroy(struct client *c);
+static void client_drop(struct client *c);
 static struct client *client_add(int fd);
 
 static unsigned *uid_count_ref(uid_t uid, bool create)
@@ -278,10 +283,13 @@ static int handle_control(struct client *c, const struct proto_control *req)
 	case PROTO_CTL_REEXEC:
 		if (daemon_reexec_check(err, sizeof(err)) < 0)
 			return client_send_result(c, ENOEXEC, err);
-		/* Answer first: the exec closes this connection. */
-		client_send_result(c, 0, "re-executing dinit-userservd");
-		client_flush(c);
-		daemon_reexec(); /* returns only on failure, already logged */
+		if (reexec_pending)
+			return client_send_result(c, EBUSY, "a reexec is already under way");
+		/* Never from inside a handler: main.c execs once dispatch has
+		 * returned (server_reexec_pending). The answer tells the outcome:
+		 * the new image gives it, or this one if the exec failed. */
+		reexec_pending = true;
+		reexec_client = c;
 		return 0;
 	case PROTO_CTL_STOP_USER:
 	case PROTO_CTL_RESTART_USER: {
@@ -351,7 +359,13 @@ static void client_read(struct client *c)
 			client_destroy(c);
 		return;
 	}
-	if (client_handle(c, &msg) < 0) {
+	/* The handler may end a session this client waits for, or stop its
+	 * user, and so reach server_release_waiter for c itself: c must
+	 * outlive it (client_drop only marks it meanwhile). */
+	c->busy = true;
+	int r = client_handle(c, &msg);
+	c->busy = false;
+	if (r < 0 || c->dead) {
 		client_destroy(c);
 		return;
 	}
@@ -385,10 +399,23 @@ static void client_expired(struct timer *t, void *data)
 	client_destroy(c);
 }
 
+/* Destroy c, or, while a handler of its request still uses it, mark it to be
+ * destroyed as soon as that handler returns. What can run inside a handler
+ * (server_release_waiter) drops clients only through here. */
+static void client_drop(struct client *c)
+{
+	if (c->busy)
+		c->dead = true;
+	else
+		client_destroy(c);
+}
+
 static void client_destroy(struct client *c)
 {
 	if (c->waiting)
 		c->waiting->waiter = NULL;
+	if (c == reexec_client)
+		reexec_client = NULL;
 	timer_disarm(&c->deadline);
 	poller_remove_fd(c->src);
 	close(c->fd);
@@ -575,6 +602,7 @@ int server_init(const char *socket_path, int inherited_fd)
 
 void server_finish(void)
 {
+	reexec_pending = false;
 	while (clients)
 		client_destroy(clients);
 	if (listen_src)
@@ -613,7 +641,7 @@ void server_release_waiter(struct session *s, bool ok, const char *message)
 	proto_strlcpy(m.u.open_reply.message, message ? message : "", sizeof(m.u.open_reply.message));
 	timer_arm(&c->deadline, REQUEST_DEADLINE_MS);
 	if (client_send(c, &m) < 0 || client_flush(c) < 0)
-		client_destroy(c);
+		client_drop(c);
 }
 
 void server_handover(struct handover *h)
@@ -623,7 +651,8 @@ void server_handover(struct handover *h)
 		 * client (rare: replies are small) just sees the connection end. */
 		if (c->closing || client_flush(c) < 0 || c->out_head)
 			continue;
-		if (handover_add_client(h, c->fd, c->waiting ? c->waiting->id : 0) == 0)
+		if (handover_add_client(h, c->fd, c->waiting ? c->waiting->id : 0,
+			    c == reexec_client) == 0)
 			fcntl(c->fd, F_SETFD, 0);
 	}
 }
@@ -636,6 +665,13 @@ void server_adopt_clients(struct handover *h)
 		h->clients[i].fd = -1;
 		fcntl(fd, F_SETFL, O_NONBLOCK);
 		struct client *c = client_add(fd);
+		if (c && h->clients[i].reexec) { /* it asked for this reexec: done */
+			if (client_send_result(c, 0, "re-executed dinit-userservd") < 0 ||
+				client_flush(c) < 0) {
+				client_destroy(c);
+				continue;
+			}
+		}
 		if (!c || !id)
 			continue;
 		struct session *s = session_find(id);
@@ -666,4 +702,18 @@ void server_adopt_clients(struct handover *h)
 			break;
 		}
 	}
+}
+
+bool server_reexec_pending(void)
+{
+	return reexec_pending;
+}
+
+void server_reexec_failed(int code, const char *why)
+{
+	struct client *c = reexec_client;
+	reexec_pending = false;
+	reexec_client = NULL;
+	if (c && (client_send_result(c, code, why) < 0 || client_flush(c) < 0))
+		client_destroy(c);
 }

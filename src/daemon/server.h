@@ -24,6 +24,14 @@ void server_handover(struct handover *h);
 /* After a reexec: take the handed-over connections back. */
 void server_adopt_clients(struct handover *h);
 
+/* Whether a client asked for a reexec (and it passed daemon_reexec_check):
+ * main.c carries it out after dispatch returns, never a handler. The
+ * asking client's connection crosses the exec and the new image answers it. */
+bool server_reexec_pending(void);
+/* The exec failed (nothing changed): answer the client that asked, and
+ * forget the request. */
+void server_reexec_failed(int code, const char *why);
+
 /* Tell the login waiting on s (if any) that its manager is ready (ok) or not. */
 void server_release_waiter(struct session *s, bool ok, const char *message);
 

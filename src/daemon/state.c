@@ -57,19 +57,51 @@ static int state_path(char *out, size_t len, const char *fmt, ...)
 	return m < 0 || (size_t)(n + m) >= len ? -1 : 0;
 }
 
-int state_init(void)
+static int lock_fd = -1;
+
+int state_lock_fd(void)
+{
+	return lock_fd;
+}
+
+/* Whether fd is the file at path (the lock handed over by a reexec). */
+static bool fd_is_file(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && S_ISREG(a.st_mode) &&
+		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int state_init(int inherited_lock)
 {
 	char path[PROTO_PATH_SIZE];
 	/* One daemon per state_dir: a second one would fight over managers. */
 	if (state_path(path, sizeof(path), "lock") < 0)
 		return -1;
-	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = -1;
+	if (inherited_lock >= 0) {
+		/* A reexec: the lock crosses the exec held, never taken again,
+		 * so nothing that holds the old open file (a child between fork
+		 * and exec) can make the new image find it taken. flock on the
+		 * open file that holds it succeeds at once (it checks, and
+		 * changes nothing). */
+		if (fd_is_file(inherited_lock, path) &&
+			fcntl(inherited_lock, F_SETFD, FD_CLOEXEC) == 0) {
+			fd = inherited_lock;
+		} else {
+			log_warn("--lock-fd %d is not %s: taking the lock anew", inherited_lock, path);
+			close(inherited_lock);
+		}
+	}
+	if (fd < 0)
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		log_err("cannot lock %s: %s", path,
 			errno == EWOULDBLOCK ? "another dinit-userservd runs with this state_dir"
 					     : strerror(errno));
 		return -1;
 	}
+	lock_fd = fd;
 	/* sessions/ is ours alone; users/<uid>/ holds each manager's readiness
 	 * FIFO, which the user must reach. */
 	const char *dirs[] = {"sessions", "users"};
@@ -271,13 +303,13 @@ int handover_add_ready(struct handover *h, uid_t uid, int fd, int keep_fd)
 	return 0;
 }
 
-int handover_add_client(struct handover *h, int fd, uint64_t session)
+int handover_add_client(struct handover *h, int fd, uint64_t session, bool reexec)
 {
 	struct handover_client *c = realloc(h->clients, (h->nclients + 1) * sizeof(*c));
 	if (!c)
 		return -1;
 	h->clients = c;
-	c[h->nclients++] = (struct handover_client){fd, session};
+	c[h->nclients++] = (struct handover_client){fd, session, reexec};
 	return 0;
 }
 
@@ -294,8 +326,8 @@ int handover_save(const struct handover *h)
 		n += (size_t)snprintf(text + n, cap - n, "ready %u %d %d\n", (unsigned)h->ready[i].uid,
 			h->ready[i].fd, h->ready[i].keep_fd);
 	for (size_t i = 0; i < h->nclients; i++)
-		n += (size_t)snprintf(text + n, cap - n, "client %d %" PRIu64 "\n", h->clients[i].fd,
-			h->clients[i].session);
+		n += (size_t)snprintf(text + n, cap - n, "client %d %" PRIu64 " %d\n", h->clients[i].fd,
+			h->clients[i].session, h->clients[i].reexec);
 	int r = write_file(path, text, n);
 	free(text);
 	return r;
@@ -322,11 +354,13 @@ void handover_load(struct handover *h)
 		unsigned uid;
 		int fd, keep;
 		uint64_t session;
+		int reexec = 0;
 		if (sscanf(line, "ready %u %d %d", &uid, &fd, &keep) == 3 && fd_open(fd) &&
 			fd_open(keep)) {
 			handover_add_ready(h, (uid_t)uid, fd, keep);
-		} else if (sscanf(line, "client %d %" SCNu64, &fd, &session) == 2 && fd_open(fd)) {
-			handover_add_client(h, fd, session);
+		} else if (sscanf(line, "client %d %" SCNu64 " %d", &fd, &session, &reexec) >= 2 &&
+			fd_open(fd)) {
+			handover_add_client(h, fd, session, reexec == 1);
 		}
 	}
 	fclose(f);
@@ -350,6 +384,29 @@ int handover_take_ready(struct handover *h, uid_t uid, int *fd, int *keep_fd)
 		return 0;
 	}
 	return -1;
+}
+
+void handover_discard(void)
+{
+	char path[PROTO_PATH_SIZE];
+	if (state_path(path, sizeof(path), "handover") == 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+void handover_abort(struct handover *h)
+{
+	handover_discard();
+	for (size_t i = 0; i < h->nready; i++) {
+		if (fcntl(h->ready[i].fd, F_SETFD, FD_CLOEXEC) < 0 ||
+			fcntl(h->ready[i].keep_fd, F_SETFD, FD_CLOEXEC) < 0)
+			log_err("fcntl FD_CLOEXEC on a readiness FIFO: %s", strerror(errno));
+	}
+	for (size_t i = 0; i < h->nclients; i++)
+		if (fcntl(h->clients[i].fd, F_SETFD, FD_CLOEXEC) < 0)
+			log_err("fcntl FD_CLOEXEC on fd %d: %s", h->clients[i].fd, strerror(errno));
+	free(h->ready);
+	free(h->clients);
+	memset(h, 0, sizeof(*h));
 }
 
 void handover_finish(struct handover *h)

@@ -60,6 +60,7 @@ struct handover_ready {
 struct handover_client {
 	int fd;
 	uint64_t session; /* the session whose readiness it awaits, 0: none */
+	bool reexec;      /* it asked for this reexec: the new image answers it */
 };
 
 struct handover {
@@ -70,7 +71,7 @@ struct handover {
 };
 
 int handover_add_ready(struct handover *h, uid_t uid, int fd, int keep_fd);
-int handover_add_client(struct handover *h, int fd, uint64_t session);
+int handover_add_client(struct handover *h, int fd, uint64_t session, bool reexec);
 int handover_save(const struct handover *h);
 /* Read (and remove) the handover file; an empty handover when there is none. */
 void handover_load(struct handover *h);
@@ -78,8 +79,19 @@ void handover_load(struct handover *h);
 int handover_take_ready(struct handover *h, uid_t uid, int *fd, int *keep_fd);
 /* Close whatever nobody took, and free. */
 void handover_finish(struct handover *h);
+/* The exec failed: remove the handover file and make every fd h lists
+ * close-on-exec again. Nothing is closed: each fd still belongs to whoever
+ * had it before (a client, a starting manager). Frees h's lists. */
+void handover_abort(struct handover *h);
+/* Remove a handover file a failed or interrupted reexec left behind. */
+void handover_discard(void);
 
-int state_init(void);
+/* Take the lock on state_dir (one daemon per state_dir) and make its
+ * directories. lock_fd >= 0: the lock, already held, handed over across a
+ * reexec (used if it still is the lock file; else the lock is taken anew). */
+int state_init(int lock_fd);
+/* The fd holding the lock, to pass across a reexec. */
+int state_lock_fd(void);
 int state_save_session(const struct state_session *s);
 void state_drop_session(uint64_t id);
 int state_save_user(const struct state_user *u);

@@ -495,13 +495,22 @@ static int open_session(pam_handle_t *pamh, const struct args *args)
 
 	/* WAIT: the final reply comes once the manager is ready or has failed. */
 	uint32_t wait_ms = msg.u.open_reply.timeout_ms;
+	uint64_t wait_id = msg.u.open_reply.session_id;
 	if (wait_ms > WAIT_TIMEOUT_MAX_MS)
 		wait_ms = WAIT_TIMEOUT_MAX_MS;
 	io = conn_recv(pamh, fd, &msg, now_ms() + wait_ms);
-	if (io != IO_OK)
+	if (io != IO_OK) {
 		ret = io_failure(pamh, io, user, wait_ms, true);
-	else
+	} else if (msg.type == PROTO_OPEN_REPLY && msg.u.open_reply.session_id != wait_id) {
+		/* Not the answer to this login: never take its id or its
+		 * environment (the session stays the one WAIT named). */
+		pam_syslog(pamh, LOG_ERR,
+			"dinit-userservd answered for session %" PRIu64 " while %s's session %" PRIu64
+			" waited: reply ignored", msg.u.open_reply.session_id, user, wait_id);
+		ret = PAM_SESSION_ERR;
+	} else {
 		ret = open_reply_handle(pamh, args, user, &msg, true);
+	}
 out:
 	close(fd);
 	return ret;

@@ -25,6 +25,8 @@ import sandbox as sb
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_build: needs the built daemon, CLI and module")
+    config.addinivalue_line("markers", "soak: a churn soak with a time budget "
+                            "(DUS_SOAK_SECONDS); deselect with -m 'not soak'")
 
 
 def _require_root():

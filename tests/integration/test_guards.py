@@ -303,3 +303,87 @@ def test_unreaped_login_ends_its_session_within_1s(world):
     r = world.su("user1", "true")
     assert r.returncode == 0
     assert d.stop() == 0
+
+
+# ---- 5. connection limits, exactly ---------------------------------------------
+
+# Runs inside as an unprivileged user: opens N idle connections, then waits
+# (at most WAIT s, well inside the 5 s request deadline) until EXPECT of them
+# were closed by the daemon; prints {"opened", "closed"}; holds the rest until
+# stdin ends.
+LIMIT_PROBE = r"""
+import json, select, socket, sys, time
+path, n, expect, wait = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+conns = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    s.settimeout(5)
+    s.connect(path)
+    conns.append(s)
+p = select.poll()
+for s in conns:
+    p.register(s.fileno(), select.POLLIN)
+closed = set()
+deadline = time.monotonic() + wait
+while len(closed) < expect and time.monotonic() < deadline:
+    for fd, ev in p.poll(20):
+        p.unregister(fd)
+        closed.add(fd)
+print(json.dumps({"opened": len(conns), "closed": len(closed)}), flush=True)
+sys.stdin.read()
+"""
+
+
+def daemon_sockets(d):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % d.host_pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (d.host_pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+class LimitProbe:
+    def __init__(self, world, d, user, n, expect):
+        self.proc = world.popen(world.as_user(user, [sb.PYTHON, sb.TEST_DIR + "/limit-probe.py",
+                                                     d.socket, str(n), str(expect), "3"]),
+                                timeout=60, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        world.held.append(self)
+        line = sb.LineReader(self.proc.stdout).readline(20)
+        self.result = json.loads(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        for f in (self.proc.stdin, self.proc.stdout):
+            f.close()
+
+
+@pytest.mark.parametrize("limit", ["per-uid", "total"])
+def test_connection_limits_hold_exactly(world, limit):
+    """max_connections_per_uid = 4: of user2's 12 idle connections the daemon
+    keeps 4 and closes 8 at once. max_connections = 6 (per uid 4): user1
+    holds 4, then of user2's 4 the daemon keeps 2. Root's logins go on."""
+    world.write_file(sb.TEST_DIR + "/limit-probe.py", LIMIT_PROBE)
+    cfg = {"max_connections_per_uid": 4, "debug": False}
+    if limit == "total":
+        cfg["max_connections"] = 6
+    d = world.start_daemon(cfg)
+    base = daemon_sockets(d)
+    if limit == "per-uid":
+        p = LimitProbe(world, d, "user2", 12, 8)
+        assert p.result == {"opened": 12, "closed": 8}, p.result
+        assert daemon_sockets(d) - base == 4
+    else:
+        p1 = LimitProbe(world, d, "user1", 4, 0)
+        assert p1.result == {"opened": 4, "closed": 0}, p1.result
+        assert world.sessions() == []  # root, exempt: all of user1's were accepted before
+        p2 = LimitProbe(world, d, "user2", 4, 2)
+        assert p2.result == {"opened": 4, "closed": 2}, p2.result
+        assert daemon_sockets(d) - base == 6
+    r = world.su("user1", "true")
+    assert r.returncode == 0 and r.elapsed < 2.0
+    assert d.running()

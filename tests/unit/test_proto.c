@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -383,6 +385,35 @@ static void test_reject_truncated(void **state)
 		}
 		assert_int_equal(proto_decode(buf, (size_t)n, &out), 0);
 	}
+}
+
+/*
+ * The same, with each truncated packet ending exactly at a page followed by
+ * an inaccessible one: a decoder that reads even one byte past the end
+ * crashes here, without ASan (its "pos != len" check at the end would hide
+ * the overread from the result alone).
+ */
+static void test_reject_truncated_at_page_end(void **state)
+{
+	struct proto_msg m, out;
+	uint8_t buf[PROTO_MSG_MAX];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	assert_true(page >= PROTO_MSG_MAX);
+	uint8_t *area = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		-1, 0);
+	assert_true(area != MAP_FAILED);
+	assert_int_equal(mprotect(area + page, page, PROT_NONE), 0);
+	for (size_t i = 0; i < N_TYPES; i++) {
+		msg_example(all_types[i], &m);
+		ssize_t n = proto_encode(&m, buf, sizeof(buf));
+		assert_true(n >= 4);
+		for (size_t len = 0; len <= (size_t)n; len++) {
+			uint8_t *at = area + page - len;
+			memcpy(at, buf, len);
+			assert_int_equal(proto_decode(at, len, &out), len == (size_t)n ? 0 : -1);
+		}
+	}
+	munmap(area, 2 * page);
 }
 
 static void test_reject_trailing(void **state)
@@ -765,6 +796,7 @@ int main(void)
 		cmocka_unit_test(test_encode_exact_bytes),
 		cmocka_unit_test(test_decode_hand_built),
 		cmocka_unit_test(test_reject_truncated),
+		cmocka_unit_test(test_reject_truncated_at_page_end),
 		cmocka_unit_test(test_reject_trailing),
 		cmocka_unit_test(test_reject_oversized),
 		cmocka_unit_test(test_reject_version),

@@ -131,6 +131,49 @@ static void test_remove_does_not_follow_symlinks(void **state)
 	assert_int_equal(rundir_remove(dir), 0);
 }
 
+/*
+ * The race the O_NOFOLLOW of the removal's openat() guards: between the
+ * lstat of an entry and its open, the user swaps the directory for a symlink
+ * to somewhere else. The unit is linked with --wrap=fstatat64
+ * (tests/unit/meson.build), so the swap happens at exactly that moment.
+ */
+int __real_fstatat64(int dirfd, const char *path, struct stat *st, int flags);
+static const char *swap_name;   /* the entry to swap after its lstat */
+static const char *swap_target; /* what the symlink points to */
+
+int __wrap_fstatat64(int dirfd, const char *path, struct stat *st, int flags);
+int __wrap_fstatat64(int dirfd, const char *path, struct stat *st, int flags)
+{
+	int r = __real_fstatat64(dirfd, path, st, flags);
+	if (r == 0 && swap_name && !strcmp(path, swap_name)) {
+		swap_name = NULL;
+		if (unlinkat(dirfd, path, AT_REMOVEDIR) < 0 || symlinkat(swap_target, dirfd, path) < 0)
+			swap_target = NULL; /* the test fails: the swap did not happen */
+	}
+	return r;
+}
+
+static void test_remove_does_not_follow_a_swapped_symlink(void **state)
+{
+	char dir[300], outside[300], p[400];
+	snprintf(dir, sizeof(dir), "%s/rds", base);
+	snprintf(outside, sizeof(outside), "%s/outside", base);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	snprintf(p, sizeof(p), "%s/keep", outside);
+	touch(p);
+	snprintf(p, sizeof(p), "%s/swapped", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+
+	swap_name = "swapped";
+	swap_target = outside;
+	rundir_remove(dir); /* the symlink it was given instead may stay: -1 or 0 */
+	assert_null(swap_name);     /* the removal lstat'ed the entry... */
+	assert_non_null(swap_target); /* ...and the swap happened then */
+	snprintf(p, sizeof(p), "%s/keep", outside);
+	assert_true(exists(p));
+}
+
 static void test_remove_refuses_symlink_as_rundir(void **state)
 {
 	char link[300], target[300], p[400];
@@ -202,6 +245,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_refuses_symlink_and_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_does_not_follow_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_refuses_symlink_as_rundir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_does_not_follow_a_swapped_symlink, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_remove_skips_mount_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmpfs_rundir, setup, teardown),
 	};

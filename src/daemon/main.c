@@ -37,6 +37,8 @@ static bool exiting;
 static struct timer shutdown_timer;
 static char self_exe[4096]; /* the binary's path, read at start, for reexec */
 
+static void raise_fd_limit(void);
+
 const struct config *daemon_config(void)
 {
 	return &config;
@@ -107,12 +109,16 @@ void daemon_reexec(void)
 	struct handover h = {0};
 	users_handover(&h);
 	server_handover(&h);
-	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0) {
+	/* The new image must see the limits we started with, to record them
+	 * for its managers before it raises its own again. */
+	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0 ||
+		supervisor_restore_limits() < 0) {
 		log_err("cannot prepare the reexec: %s", strerror(errno));
 	} else {
 		execv(self_exe, argv);
 		log_err("execv %s: %s", self_exe, strerror(errno));
 	}
+	raise_fd_limit();
 	/* Still here: take everything back as it was. */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	for (size_t i = 0; i < h.nready; i++) {
@@ -249,6 +255,7 @@ int main(int argc, char **argv)
 	log_init("dinit-userservd", config.syslog, config.debug);
 	if (geteuid() != 0)
 		log_warn("not running as root: managers cannot be started as other users");
+	supervisor_save_limits(); /* before raising ours: managers get these */
 	raise_fd_limit();
 	umask(022);
 
@@ -278,7 +285,12 @@ int main(int argc, char **argv)
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
 		supervisor_init() < 0 || users_init() < 0 || state_init() < 0)
 		return 1;
-	usergroup_init(config.use_cgroups);
+	if (usergroup_init(config.use_cgroups)) {
+		int base_fd = usergroup_base_fd();
+		supervisor_probe_spawn(base_fd);
+		if (base_fd >= 0)
+			close(base_fd);
+	}
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
 	struct handover handed = {0};
 	if (listen_fd >= 0)

@@ -27,5 +27,11 @@ int usergroup_prepare(uid_t uid);
 int usergroup_kill(uid_t uid, pid_t root);
 /* Remove the user's (empty) cgroup, if any. */
 void usergroup_remove(uid_t uid);
+/* The user's cgroup directory (created if needed; O_DIRECTORY|O_CLOEXEC), for
+ * clone3(CLONE_INTO_CGROUP) or an openat of its cgroup.procs; -1 when cgroups
+ * are not used or the group cannot be made. */
+int usergroup_dir_fd(uid_t uid);
+/* The directory of every user's cgroup (…/dinit-userservd), or -1. */
+int usergroup_base_fd(void);
 
 #endif

@@ -533,12 +533,13 @@ class Sandbox:
     # ---- the daemon ----------------------------------------------------
 
     def start_daemon(self, config=None, args=(), timeout=20, nofile=(1024, None),
-                     wait_ready=True):
+                     wait_ready=True, wrap=()):
         """Write the config (harness defaults updated with config) and start the
         daemon inside with --ready-fd; returns a Daemon once it is ready.
         nofile: (soft, hard) RLIMIT_NOFILE to start it with (None: unchanged;
-        the default is a service's soft limit of 1024), or None."""
-        d = Daemon(self, config or {}, args, timeout, nofile, wait_ready)
+        the default is a service's soft limit of 1024), or None. wrap: argv
+        of a command that execs its arguments (the daemon's command line)."""
+        d = Daemon(self, config or {}, args, timeout, nofile, wait_ready, wrap)
         return d
 
     def ctl(self, *args, socket=DEFAULT_SOCKET, timeout=20, as_user=None):
@@ -741,7 +742,7 @@ class Daemon:
     .pid is its pid inside, .host_pid on the host; .log() its stderr so far;
     wait_log(regex) waits for a log line (an event, no polling)."""
 
-    def __init__(self, sandbox, config, args, timeout, nofile, wait_ready):
+    def __init__(self, sandbox, config, args, timeout, nofile, wait_ready, wrap=()):
         self.sandbox = sandbox
         self.config = dict(DEFAULT_CONFIG)
         self.config.update(config)
@@ -756,7 +757,7 @@ class Daemon:
         self._eof = False
 
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
-        argv = [DAEMON, "-c", self.config_path, "--ready-fd", str(wfd)] + list(args)
+        argv = list(wrap) + [DAEMON, "-c", self.config_path, "--ready-fd", str(wfd)] + list(args)
         if nofile:
             soft, hard = nofile
             argv = ["prlimit", "--nofile=%s:%s" % ("" if soft is None else soft,

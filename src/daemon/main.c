@@ -285,12 +285,8 @@ int main(int argc, char **argv)
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
 		supervisor_init() < 0 || users_init() < 0 || state_init() < 0)
 		return 1;
-	if (usergroup_init(config.use_cgroups)) {
-		int base_fd = usergroup_base_fd();
-		supervisor_probe_spawn(base_fd);
-		if (base_fd >= 0)
-			close(base_fd);
-	}
+	if (usergroup_init(config.use_cgroups))
+		supervisor_probe_spawn();
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
 	struct handover handed = {0};
 	if (listen_fd >= 0)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,28 +234,26 @@ static pid_t fork_into(int cgroup_dir)
 		long pid = syscall(SYS_clone3, &args, sizeof(args));
 		if (pid >= 0 || (errno != ENOSYS && errno != EINVAL && errno != E2BIG))
 			return (pid_t)pid;
-		log_warn("clone3 into a cgroup: %s: moving children through cgroup.procs "
-			"from now on", strerror(errno));
+		log_debug("clone3 into a cgroup: %s: falling back to fork and cgroup.procs",
+			strerror(errno));
 		spawn_clone3 = false;
 	}
 	return fork();
 }
 
-void supervisor_probe_spawn(int cgroup_dir)
+void supervisor_probe_spawn(void)
 {
-	if (cgroup_dir < 0)
-		return;
-	pid_t pid = fork_into(cgroup_dir);
+	/* A cgroup fd that cannot be open: a kernel that knows CLONE_INTO_CGROUP
+	 * fails with EBADF and creates nothing; one that does not, with ENOSYS,
+	 * EINVAL or E2BIG (which fork_into takes as its cue to fall back). */
+	pid_t pid = fork_into(INT_MAX);
 	if (pid == 0)
 		_exit(0);
-	if (pid > 0 && waitpid(pid, NULL, 0) < 0)
-		log_err("waitpid %d: %s", (int)pid, strerror(errno));
-	if (pid < 0)
-		log_err("creating a test child in a cgroup: %s", strerror(errno));
-	else
-		log_info("managers are created %s", spawn_clone3 ?
-			"straight into their cgroup (clone3 CLONE_INTO_CGROUP)" :
-			"and then moved into their cgroup (cgroup.procs)");
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	log_info("managers are created %s", spawn_clone3 ?
+		"straight into their cgroup (clone3 CLONE_INTO_CGROUP)" :
+		"and then moved into their cgroup (cgroup.procs)");
 }
 
 /* In the child, before the output is the user's: say why, to the daemon's log. */

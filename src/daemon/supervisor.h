@@ -74,9 +74,10 @@ void supervisor_finish(void);
 void supervisor_save_limits(void);
 /* Set them again (a manager's child; the daemon before a reexec). 0 or -1. */
 int supervisor_restore_limits(void);
-/* Log, once at start, how children get into their cgroup: created in it by
- * clone3(CLONE_INTO_CGROUP) (tried on cgroup_dir), else moved after a fork. */
-void supervisor_probe_spawn(int cgroup_dir);
+/* Find out, and log once at start, how children get into their cgroup:
+ * created in it by clone3(CLONE_INTO_CGROUP), or moved after a fork (a
+ * kernel older than 5.7). Call when cgroups are used. */
+void supervisor_probe_spawn(void);
 /* Whether pid is one of the managers (or their PAM session keepers) or
  * readiness waiters: never a login. */
 bool supervisor_owns(pid_t pid);

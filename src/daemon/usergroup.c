@@ -253,13 +253,3 @@ int usergroup_dir_fd(uid_t uid)
 		log_warn("open %s: %s: using the process tree", path, strerror(errno));
 	return fd;
 }
-
-int usergroup_base_fd(void)
-{
-	if (!base[0])
-		return -1;
-	int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		log_warn("open %s: %s", base, strerror(errno));
-	return fd;
-}

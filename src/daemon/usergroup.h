@@ -31,7 +31,5 @@ void usergroup_remove(uid_t uid);
  * clone3(CLONE_INTO_CGROUP) or an openat of its cgroup.procs; -1 when cgroups
  * are not used or the group cannot be made. */
 int usergroup_dir_fd(uid_t uid);
-/* The directory of every user's cgroup (…/dinit-userservd), or -1. */
-int usergroup_base_fd(void);
 
 #endif

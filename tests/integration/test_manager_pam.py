@@ -127,8 +127,14 @@ CYCLE = ["open_session user_procs=0", "manager-start", "manager-stop",
          "close_session user_procs=0"]
 
 
-def test_keeper_closes_the_session_after_the_manager(world):
-    d = world.start_daemon(setup_keeper(world))
+# Cgroup mode (the harness gives each sandbox a cgroup2 subtree when the host
+# has one) and tree mode.
+MODES = pytest.mark.parametrize("use_cgroups", ["yes", "no"], ids=["cgroup", "tree"])
+
+
+@MODES
+def test_keeper_closes_the_session_after_the_manager(world, use_cgroups):
+    d = world.start_daemon(setup_keeper(world, use_cgroups=use_cgroups))
     r = world.su("user1", "true")
     assert r.returncode == 0, r.stderr
     assert wait_closed(world) == CYCLE
@@ -136,8 +142,9 @@ def test_keeper_closes_the_session_after_the_manager(world):
     assert not [l for l in d.log_lines() if "PAM session dinit-userservd" in l], d.log()
 
 
-def test_keeper_is_killed_last_after_stop_timeout(world):
-    d = world.start_daemon(setup_keeper(world, stop_timeout=1))
+@MODES
+def test_keeper_is_killed_last_after_stop_timeout(world, use_cgroups):
+    d = world.start_daemon(setup_keeper(world, stop_timeout=1, use_cgroups=use_cgroups))
     world.write_file(sb.TEST_DIR + "/ignore-term", "")
     r = world.su("user1", "true")
     assert r.returncode == 0, r.stderr
@@ -148,9 +155,10 @@ def test_keeper_is_killed_last_after_stop_timeout(world):
     d.wait_log(r"the manager of user1 stopped \(killed by signal 9")
 
 
+@MODES
 @pytest.mark.parametrize("how", ["kill9", "reexec"])
-def test_adopted_keeper_still_closes(world, how):
-    config = setup_keeper(world)
+def test_adopted_keeper_still_closes(world, how, use_cgroups):
+    config = setup_keeper(world, use_cgroups=use_cgroups)
     d = world.start_daemon(config)
     h = world.hold_su("user1")
     assert events(world) == CYCLE[:2]
@@ -185,7 +193,8 @@ def fd_targets(world, pid):
     return dict(l.split(" ", 1) for l in r.stdout.splitlines())
 
 
-def test_keeper_and_manager_hold_nothing_of_the_daemon(world):
+@MODES
+def test_keeper_and_manager_hold_nothing_of_the_daemon(world, use_cgroups):
     # The managers' PAM session stops in pam_exec until the gate is opened:
     # the keeper is then exactly where it was when PAM started (anything slow
     # runs after the fds were dropped).
@@ -194,7 +203,8 @@ def test_keeper_and_manager_hold_nothing_of_the_daemon(world):
     world.write_file(sb.TEST_DIR + "/block", '#!/bin/sh\n[ "$PAM_TYPE" = open_session ] && '
                      'cat %s\nexit 0\n' % GATE, mode=0o755)
     d = world.start_daemon(setup_keeper(world, pam=RECORDING_PAM + "session optional "
-                                        "pam_exec.so " + sb.TEST_DIR + "/block\n"))
+                                        "pam_exec.so " + sb.TEST_DIR + "/block\n",
+                                        use_cgroups=use_cgroups))
     daemon_fds = fd_targets(world, d.pid)
     theirs = {t for f, t in daemon_fds.items() if f not in ("0", "1", "2")} - {"/dev/null"}
     assert any("lock" in t for t in theirs) and any("socket:" in t for t in theirs), daemon_fds
@@ -244,9 +254,11 @@ def check_manager_fds(world, keeper, theirs):
 
 # ---- issue 19: the module in the managers' own PAM stack ----------------
 
-def test_the_module_in_the_managers_stack_does_nothing(world):
+@MODES
+def test_the_module_in_the_managers_stack_does_nothing(world, use_cgroups):
     d = world.start_daemon(setup_keeper(world, pam=RECORDING_PAM + "session optional %s "
-                                        "socket=%s\n" % (sb.PAM_MODULE, sb.DEFAULT_SOCKET)))
+                                        "socket=%s\n" % (sb.PAM_MODULE, sb.DEFAULT_SOCKET),
+                                        use_cgroups=use_cgroups))
     uid = world.user("user1")["uid"]
     t0 = sb.time.monotonic()
     h = world.hold_su("user1")

@@ -34,7 +34,7 @@ def prepare(world, pam=False, **config):
     world.write_file(BACKEND_PATH, BACKEND, mode=0o755)
     if pam:
         world.write_file(MANAGER_PAM, "account required pam_permit.so\n"
-                         "session optional pam_keyinit.so force revoke\n")
+                         "session optional pam_permit.so\n")
     return dict({"backend": BACKEND_PATH, "stop_delay": 0}, **config)
 
 

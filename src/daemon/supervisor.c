@@ -215,30 +215,40 @@ static int join_new_session_keyring(void)
  * CLONE_INTO_CGROUP), or forked and then moved (a write to cgroup.procs,
  * which costs an RCU grace period: milliseconds). */
 static bool spawn_clone3 = true;
+/* In a child: whether it was created in its cgroup already. */
+static bool child_in_cgroup;
 
 /*
  * fork(), or, with the user's cgroup directory, a child created inside it.
- * The clone3 child is a raw one (glibc has no wrapper): it must not use
- * anything that relies on glibc's idea of its thread (raise, pthread_*);
- * it only sets itself up and execs. Children forked instead join their
- * cgroup themselves (child_join_cgroup).
+ * Only into a fresh cgroup (made for this start): Linux (6.18 at least)
+ * SIGKILLs a child cloned into a cgroup that was ever killed through
+ * cgroup.kill, so an older one (a crashed manager's) is joined through
+ * cgroup.procs instead. The clone3 child is a raw one (glibc has no
+ * wrapper): it must not use anything that relies on glibc's idea of its
+ * thread (raise, pthread_*); it only sets itself up and execs. Children
+ * forked instead join their cgroup themselves (child_join_cgroup).
  */
-static pid_t fork_into(int cgroup_dir)
+static pid_t fork_into(int cgroup_dir, bool fresh)
 {
-	if (cgroup_dir >= 0 && spawn_clone3) {
+	if (cgroup_dir >= 0 && fresh && spawn_clone3) {
 		struct clone_args args = {
 			.flags = CLONE_INTO_CGROUP,
 			.exit_signal = SIGCHLD,
 			.cgroup = (uint64_t)cgroup_dir,
 		};
 		long pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid == 0)
+			child_in_cgroup = true;
 		if (pid >= 0 || (errno != ENOSYS && errno != EINVAL && errno != E2BIG))
 			return (pid_t)pid;
 		log_debug("clone3 into a cgroup: %s: falling back to fork and cgroup.procs",
 			strerror(errno));
 		spawn_clone3 = false;
 	}
-	return fork();
+	pid_t pid = fork();
+	if (pid == 0)
+		child_in_cgroup = false;
+	return pid;
 }
 
 void supervisor_probe_spawn(void)
@@ -246,7 +256,7 @@ void supervisor_probe_spawn(void)
 	/* A cgroup fd that cannot be open: a kernel that knows CLONE_INTO_CGROUP
 	 * fails with EBADF and creates nothing; one that does not, with ENOSYS,
 	 * EINVAL or E2BIG (which fork_into takes as its cue to fall back). */
-	pid_t pid = fork_into(INT_MAX);
+	pid_t pid = fork_into(INT_MAX, true);
 	if (pid == 0)
 		_exit(0);
 	if (pid > 0)
@@ -305,7 +315,7 @@ static void child_reset(const struct user *u)
 /* A forked (not cloned) child joins the user's cgroup itself. */
 static void child_join_cgroup(const struct user *u, int cgroup_dir)
 {
-	if (cgroup_dir < 0 || spawn_clone3)
+	if (cgroup_dir < 0 || child_in_cgroup)
 		return;
 	int fd = openat(cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "0", 1) != 1)
@@ -417,7 +427,7 @@ static void keeper_end_leftovers(void)
 }
 
 static void keeper_main(const struct user *u, const char *path, char *const argv[],
-	char *const envp[], int cgroup_dir)
+	char *const envp[], int cgroup_dir, bool fresh)
 {
 	struct pam_conv conv = {pam_no_conv, NULL};
 	pam_handle_t *h = NULL;
@@ -458,7 +468,7 @@ static void keeper_main(const struct user *u, const char *path, char *const argv
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	pid_t m = fork_into(cgroup_dir);
+	pid_t m = fork_into(cgroup_dir, fresh);
 	if (m == 0) {
 		sigset_t none;
 		sigemptyset(&none);
@@ -584,7 +594,7 @@ static void env_build(struct spawn_env *e, const struct user *u, const struct ba
  * err set.
  */
 static pid_t spawn_as_user(const struct user *u, char *const argv[], const struct spawn_env *env,
-	int cgroup_dir, bool use_pam, char *err, size_t errlen)
+	int cgroup_dir, bool fresh, bool use_pam, char *err, size_t errlen)
 {
 	char path[PROTO_PATH_SIZE];
 	if (resolve_exec(argv[0], env->path, path, sizeof(path)) < 0) {
@@ -592,7 +602,7 @@ static pid_t spawn_as_user(const struct user *u, char *const argv[], const struc
 		return -1;
 	}
 	/* The keeper stays outside the user's cgroup; the manager is created in it. */
-	pid_t pid = use_pam ? fork() : fork_into(cgroup_dir);
+	pid_t pid = use_pam ? fork() : fork_into(cgroup_dir, fresh);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		return -1;
@@ -601,7 +611,7 @@ static pid_t spawn_as_user(const struct user *u, char *const argv[], const struc
 		cgroup_dir = child_drop_fds(u, cgroup_dir);
 		child_reset(u);
 		if (use_pam)
-			keeper_main(u, path, argv, env->vars, cgroup_dir);
+			keeper_main(u, path, argv, env->vars, cgroup_dir, fresh);
 		child_join_cgroup(u, cgroup_dir);
 		child_exec(u, path, argv, env->vars);
 	}
@@ -703,12 +713,15 @@ static void manager_spawn(struct user *u)
 	/* Leftovers of an earlier run (a crashed manager's children) must not
 	 * meet the new manager. */
 	usergroup_kill(u->uid, 0);
-	int cgroup_fd = usergroup_dir_fd(u->uid);
+	bool fresh;
+	int cgroup_fd = usergroup_dir_fd(u->uid, &fresh);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
-	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, use_pam, err, sizeof(err));
+	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, fresh, use_pam, err,
+		sizeof(err));
 	pid_t wpid = 0;
 	if (pid > 0 && plan->ready == BACKEND_READY_WAITER) {
-		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, false, err, sizeof(err));
+		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, fresh, false, err,
+			sizeof(err));
 		if (wpid < 0) {
 			kill(pid, SIGKILL);
 			log_err("readiness waiter of %s: %s", u->name, err);

@@ -333,9 +333,11 @@ static void child_join_cgroup(const struct user *u, int cgroup_dir)
  * forge lines into or truncate.
  */
 static void child_exec(const struct user *u, const char *path, char *const argv[],
-	char *const envp[])
+	char *const envp[], const gid_t *groups, int ngroups)
 {
-	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
+	/* groups: the user's groups, looked up already (by the keeper), else -1 */
+	if ((ngroups >= 0 ? setgroups((size_t)ngroups, groups) : initgroups(u->name, u->gid)) < 0 ||
+		setgid(u->gid) < 0 || setuid(u->uid) < 0)
 		child_fail(u, "becoming the user");
 	/* Verify: the ids must stick, and root must not be regainable. */
 	if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid ||
@@ -441,13 +443,20 @@ static void keeper_main(const struct user *u, const char *path, char *const argv
 		keeper_fail(h, u, "account", r);
 		_exit(126);
 	}
-	if (r == PAM_SUCCESS && (r = pam_setcred(h, PAM_ESTABLISH_CRED | PAM_SILENT)) != PAM_SUCCESS) {
-		keeper_fail(h, u, "setcred", r);
-		_exit(126);
+	/* As systemd does: credentials that cannot be established (a stack
+	 * with no auth modules of its own falls back to "other", often
+	 * pam_deny) are no reason not to start the manager. */
+	bool cred = false;
+	if (r == PAM_SUCCESS) {
+		int c = pam_setcred(h, PAM_ESTABLISH_CRED | PAM_SILENT);
+		if (c != PAM_SUCCESS)
+			keeper_fail(h, u, "setcred (ignored)", c);
+		cred = c == PAM_SUCCESS;
 	}
 	if (r == PAM_SUCCESS && (r = pam_open_session(h, PAM_SILENT)) != PAM_SUCCESS) {
 		keeper_fail(h, u, "open_session", r);
-		pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT);
+		if (cred)
+			pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT);
 		_exit(126);
 	}
 	if (r != PAM_SUCCESS) {
@@ -462,6 +471,21 @@ static void keeper_main(const struct user *u, const char *path, char *const argv
 		if (strncmp(env[i], MANAGER_SESSION_MARK "=", sizeof(MANAGER_SESSION_MARK)))
 			env[keep++] = env[i];
 	env[keep] = NULL;
+	/* The user's groups, looked up here: the manager's process, new and cold,
+	 * starts with as little work as possible before its exec. */
+	int ngroups = -1; /* -1: not found out here, initgroups in the manager */
+	gid_t *groups = NULL;
+	for (int cap = 64; cap <= 65536 && ngroups < 0;) {
+		gid_t *g = realloc(groups, (size_t)cap * sizeof(*g));
+		if (!g)
+			break;
+		groups = g;
+		int n = cap;
+		if (getgrouplist(u->name, u->gid, groups, &n) >= 0)
+			ngroups = n;
+		else
+			cap = n > cap ? n : cap * 2;
+	}
 	/* Signals wait for sigwaitinfo from before the manager exists: none is
 	 * lost. The manager's orphans become ours, to be ended before the close. */
 	sigset_t all;
@@ -476,7 +500,7 @@ static void keeper_main(const struct user *u, const char *path, char *const argv
 		if (setsid() < 0)
 			child_fail(u, "setsid");
 		child_join_cgroup(u, cgroup_dir);
-		child_exec(u, path, argv, env);
+		child_exec(u, path, argv, env, groups, ngroups);
 	}
 	if (cgroup_dir >= 0)
 		close(cgroup_dir);
@@ -507,8 +531,7 @@ static void keeper_main(const struct user *u, const char *path, char *const argv
 	r = pam_close_session(h, PAM_SILENT);
 	if (r != PAM_SUCCESS)
 		keeper_fail(h, u, "close_session", r);
-	r = pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT);
-	if (r != PAM_SUCCESS)
+	if (cred && (r = pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT)) != PAM_SUCCESS)
 		keeper_fail(h, u, "setcred delete", r);
 	pam_end(h, r);
 	/* The manager's status, as if the keeper were the manager. */
@@ -613,7 +636,7 @@ static pid_t spawn_as_user(const struct user *u, char *const argv[], const struc
 		if (use_pam)
 			keeper_main(u, path, argv, env->vars, cgroup_dir, fresh);
 		child_join_cgroup(u, cgroup_dir);
-		child_exec(u, path, argv, env->vars);
+		child_exec(u, path, argv, env->vars, NULL, -1);
 	}
 	return pid;
 }

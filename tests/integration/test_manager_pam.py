@@ -93,7 +93,8 @@ EVENT_BACKEND = """#!/bin/sh
 echo "manager-start $$" >> %s
 if [ -e %s/ignore-term ]; then trap '' TERM; else
 trap 'echo "manager-stop $$" >> %s; exit 0' TERM; fi
-{ env; echo "NOFILE=$(ulimit -n)"; } > "$HOME/.mgr.tmp" && mv -f "$HOME/.mgr.tmp" "$HOME/.mgr"
+{ env; echo "NOFILE=$(ulimit -n)"; echo "GROUPS=$(id -G)"; } > "$HOME/.mgr.tmp"
+mv -f "$HOME/.mgr.tmp" "$HOME/.mgr"
 sleep 100000 &
 echo ready > "$DINIT_USERSERVD_READY"
 while :; do wait; done
@@ -135,9 +136,14 @@ MODES = pytest.mark.parametrize("use_cgroups", ["yes", "no"], ids=["cgroup", "tr
 @MODES
 def test_keeper_closes_the_session_after_the_manager(world, use_cgroups):
     d = world.start_daemon(setup_keeper(world, use_cgroups=use_cgroups))
+    world.run(["usermod", "-aG", "audio,video", "user1"], check=True)
     r = world.su("user1", "true")
     assert r.returncode == 0, r.stderr
     assert wait_closed(world) == CYCLE
+    # The keeper looked the groups up for the manager (getgrouplist).
+    want = world.run(["id", "-G", "user1"], check=True).stdout.split()
+    assert sorted(manager_view(world)["GROUPS"].split()) == sorted(want), want
+    assert len(want) == 3
     d.wait_log(r"the manager of user1 stopped \(exited with status 0\)")
     assert not [l for l in d.log_lines() if "PAM session dinit-userservd" in l], d.log()
 
@@ -271,3 +277,14 @@ def test_the_module_in_the_managers_stack_does_nothing(world, use_cgroups):
                    what="no process of user1")
     world.wait_for(lambda: not world.users(), what="user1 forgotten")
     assert not [l for l in d.log_lines() if "refused" in l], d.log()
+
+
+def test_credentials_that_cannot_be_established_do_not_stop_the_manager(world):
+    # As with systemd's user@: pam_setcred failing (here pam_deny in auth) is
+    # logged and ignored; the session itself opens and closes.
+    d = world.start_daemon(setup_keeper(world, pam="auth required pam_deny.so\n" + RECORDING_PAM))
+    r = world.su("user1", "true")
+    assert r.returncode == 0, r.stderr
+    assert wait_closed(world) == CYCLE
+    d.wait_log(r"PAM session dinit-userservd for user1: setcred \(ignored\): ")
+    assert not [l for l in d.log_lines() if "setcred delete" in l], d.log()

@@ -288,3 +288,35 @@ def test_credentials_that_cannot_be_established_do_not_stop_the_manager(world):
     assert wait_closed(world) == CYCLE
     d.wait_log(r"PAM session dinit-userservd for user1: setcred \(ignored\): ")
     assert not [l for l in d.log_lines() if "setcred delete" in l], d.log()
+
+
+OWN_OPEN = sb.TEST_DIR + "/own-open.json"
+SELF_OPENING_BACKEND = """#!/usr/bin/python3
+import json, os, sys, time
+sys.path.insert(0, %r)
+import dusproto
+out = dusproto.cmd_open(%r, "root")
+with open(%r + ".tmp", "w") as f:
+    json.dump(out, f)
+os.rename(%r + ".tmp", %r)
+with open(os.environ["DINIT_USERSERVD_READY"], "w") as f:
+    f.write("ready\\n")
+time.sleep(100000)
+""" % (sb.HERE, sb.DEFAULT_SOCKET, OWN_OPEN, OWN_OPEN, OWN_OPEN)
+
+
+def test_daemon_refuses_a_session_opened_by_its_own_manager(world):
+    # Root's manager (root_session = yes, no PAM file: the manager is the
+    # daemon's child) is root, so only its pid tells its OPEN_SESSION from a
+    # login's: the daemon refuses it at once instead of making the manager
+    # wait for itself. (Keepers are found the same way: supervisor_owns.)
+    world.makedirs(sb.TEST_DIR)
+    world.write_file(BACKEND_PATH, SELF_OPENING_BACKEND, mode=0o755)
+    d = world.start_daemon({"backend": BACKEND_PATH, "root_session": "yes"})
+    assert d.ctl("enable-linger", "root").returncode == 0
+    world.wait_for(lambda: world.exists(OWN_OPEN), timeout=20, what="the manager's OPEN")
+    out = sb.json.loads(world.read_file(OWN_OPEN))
+    assert out["replies"][0]["type"] == "RESULT", out
+    assert "own PAM session" in out["replies"][0]["message"], out
+    assert out["sessions_while_open"] == [], out
+    d.wait_log(r"a manager or its PAM session, tried to open a session for 'root': refused")

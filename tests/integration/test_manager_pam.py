@@ -320,3 +320,25 @@ def test_daemon_refuses_a_session_opened_by_its_own_manager(world):
     assert "own PAM session" in out["replies"][0]["message"], out
     assert out["sessions_while_open"] == [], out
     d.wait_log(r"a manager or its PAM session, tried to open a session for 'root': refused")
+
+
+@MODES
+def test_keeper_with_a_readiness_waiter(world, use_cgroups):
+    # runit: readiness comes from a waiter the daemon starts beside the
+    # keeper's manager (created in the user's cgroup too).
+    import test_restart
+    test_restart.add_runit_user(world, "user1")
+    d = world.start_daemon(setup_keeper(world, backend="runit", stop_timeout=5,
+                                        use_cgroups=use_cgroups))
+    h = world.hold_su("user1")
+    keeper = world.ctl_json("status", "user1")["manager_pid"]
+    assert world.run(["cat", "/proc/%d/comm" % keeper], check=True).stdout.strip() == "(dus-pam)"
+    assert h.end() == 0
+    # (at the open, the waiter may run already: it starts beside the keeper)
+    ev = wait_closed(world)
+    assert [e.split()[0] for e in ev] == ["open_session", "close_session"], ev
+    assert ev[1] == "close_session user_procs=0", ev
+    d.wait_log(r"the manager of user1 stopped")
+    uid = world.user("user1")["uid"]
+    world.wait_for(lambda: world.run(["pgrep", "-u", str(uid)]).returncode == 1,
+                   what="no process of user1")

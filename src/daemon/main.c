@@ -37,6 +37,8 @@ static bool exiting;
 static struct timer shutdown_timer;
 static char self_exe[4096]; /* the binary's path, read at start, for reexec */
 
+static void raise_fd_limit(void);
+
 const struct config *daemon_config(void)
 {
 	return &config;
@@ -123,7 +125,10 @@ static void daemon_reexec(void)
 	server_handover(&h);
 	char why[PROTO_TEXT_SIZE];
 	int code;
-	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0 || fcntl(lock, F_SETFD, 0) < 0) {
+	/* The new image must see the limits we started with, to record them
+	 * for its managers before it raises its own again. */
+	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0 || fcntl(lock, F_SETFD, 0) < 0 ||
+		supervisor_restore_limits() < 0) {
 		code = errno;
 		snprintf(why, sizeof(why), "cannot prepare the reexec: %s", strerror(code));
 	} else {
@@ -131,6 +136,7 @@ static void daemon_reexec(void)
 		code = errno;
 		snprintf(why, sizeof(why), "execv %s: %s", self_exe, strerror(code));
 	}
+	raise_fd_limit();
 	log_err("%s: this image carries on", why);
 	/* Still here (ENOEXEC from a half-written binary, ETXTBSY, ENOMEM, a
 	 * noexec mount...): every fd and struct is as it was, each fd still
@@ -267,6 +273,7 @@ int main(int argc, char **argv)
 	log_init("dinit-userservd", config.syslog, config.debug);
 	if (geteuid() != 0)
 		log_warn("not running as root: managers cannot be started as other users");
+	supervisor_save_limits(); /* before raising ours: managers get these */
 	raise_fd_limit();
 	umask(022);
 
@@ -296,7 +303,8 @@ int main(int argc, char **argv)
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
 		supervisor_init() < 0 || users_init() < 0 || state_init(lock_fd) < 0)
 		return 1;
-	usergroup_init(config.use_cgroups);
+	if (usergroup_init(config.use_cgroups))
+		supervisor_probe_spawn();
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
 	struct handover handed = {0};
 	if (listen_fd >= 0)

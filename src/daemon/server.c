@@ -19,6 +19,7 @@
 #include "poller.h"
 #include "proto.h"
 #include "state.h"
+#include "supervisor.h"
 #include "user.h"
 
 #define REQUEST_DEADLINE_MS 5000      /* a client must send its request within */
@@ -204,6 +205,13 @@ static int handle_open(struct client *c, const struct proto_open_session *req)
 	}
 	if (c->waiting)
 		return client_send_result(c, EBUSY, "this connection already waits for a session");
+	if (supervisor_owns(c->pid)) {
+		/* A manager's own PAM session (the module in its stack): it would
+		 * wait for the very manager it is part of. */
+		log_warn("pid %d, a manager or its PAM session, tried to open a session for '%s': "
+			"refused", (int)c->pid, req->user);
+		return client_send_result(c, EPERM, "a manager's own PAM session is not a login");
+	}
 	char err[PROTO_TEXT_SIZE];
 	bool ready = false;
 	struct proto_msg m = {.type = PROTO_OPEN_REPLY};

@@ -168,10 +168,10 @@ int state_save_user(const struct state_user *u)
 	int n = snprintf(text, sizeof(text),
 		"uid=%u\nmanager_pid=%d\nmanager_start=%" PRIu64 "\nrundir=%s\nrundir_managed=%d\n"
 		"restarts=%u\nbackend=%s\nstop_signal=%d\nsince=%lld\nstarting=%d\n"
-		"waiter_pid=%d\nwaiter_start=%" PRIu64 "\n",
+		"waiter_pid=%d\nwaiter_start=%" PRIu64 "\nkeeper=%d\n",
 		(unsigned)u->uid, (int)u->manager_pid, u->manager_start, u->rundir, u->rundir_managed,
 		u->restarts, u->backend, u->stop_signal, (long long)u->since, u->starting,
-		(int)u->waiter_pid, u->waiter_start);
+		(int)u->waiter_pid, u->waiter_start, u->keeper);
 	return n > 0 && (size_t)n < sizeof(text) ? write_file(path, text, (size_t)n) : -1;
 }
 
@@ -238,6 +238,7 @@ static void user_kv(const char *k, const char *v, void *data)
 	else if (!strcmp(k, "starting")) u->starting = atoi(v) != 0;
 	else if (!strcmp(k, "waiter_pid")) u->waiter_pid = (pid_t)strtol(v, NULL, 10);
 	else if (!strcmp(k, "waiter_start")) u->waiter_start = strtoull(v, NULL, 10);
+	else if (!strcmp(k, "keeper")) u->keeper = atoi(v) != 0;
 	else if (!strcmp(k, "since")) u->since = (time_t)strtoll(v, NULL, 10);
 }
 

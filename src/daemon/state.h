@@ -45,6 +45,7 @@ struct state_user {
 	bool starting;          /* not ready yet */
 	pid_t waiter_pid;       /* its readiness waiter, 0: none */
 	uint64_t waiter_start;
+	bool keeper;            /* manager_pid is its PAM session's keeper */
 };
 
 /*

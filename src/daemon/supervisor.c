@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,14 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/keyctl.h>
+#include <linux/sched.h>
 
 #include <security/pam_appl.h>
 
@@ -28,6 +34,7 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS 60000 /* up this long: earlier failures are forgiven */
+#define KEEPER_GRACE_MS 5000 /* for a keeper's close, once the user's processes are killed */
 #define ENV_MAX (16 + CONFIG_ENV_MAX + BACKEND_ENV_MAX)
 
 /* The managers' output, in the user's runtime dir. */
@@ -40,9 +47,11 @@
 #endif
 
 static struct hmap children; /* struct child by pid */
+static struct hmap adopted;  /* struct child by pid: adopted managers, not our children */
 static unsigned nmanagers;   /* manager processes alive */
 
 static void manager_spawn(struct user *u);
+static int join_new_session_keyring(void);
 static void manager_exited(struct user *u, int status);
 
 const char *manager_state_name(enum manager_state state)
@@ -73,12 +82,22 @@ int supervisor_init(void)
 		log_err("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 		return -1;
 	}
+	/* Whatever session keyring we were started in (root's login) is not
+	 * ours to pass on: every child starts from an anonymous one. */
+	if (join_new_session_keyring() < 0 && errno != ENOSYS)
+		log_warn("cannot join a new session keyring: %s", strerror(errno));
 	return 0;
 }
 
 void supervisor_finish(void)
 {
 	hmap_free(&children);
+	hmap_free(&adopted);
+}
+
+bool supervisor_owns(pid_t pid)
+{
+	return pid > 0 && (hmap_find(&children, (uint64_t)pid) || hmap_find(&adopted, (uint64_t)pid));
 }
 
 unsigned supervisor_running(void)
@@ -87,6 +106,7 @@ unsigned supervisor_running(void)
 }
 
 static void manager_timer(struct timer *t, void *data);
+static void manager_signal(struct manager *mgr, int sig);
 
 void manager_init(struct manager *mgr, struct user *user)
 {
@@ -161,30 +181,89 @@ static int pam_no_conv(int n, const struct pam_message **msg, struct pam_respons
 	return PAM_CONV_ERR; /* nobody is there to answer */
 }
 
-/*
- * In the child, still root: open a session of the managers' PAM service, so
- * that pam_limits, pam_env, pam_keyinit... apply to the manager. Returns the
- * environment to exec with (ours, as the PAM modules amended it), or NULL.
- */
-static char **child_pam_session(const struct user *u, char *const envp[])
+/* The resource limits the daemon started with (before it raised its own
+ * RLIMIT_NOFILE): every manager starts with these, then PAM's. */
+static struct rlimit initial_limits[RLIM_NLIMITS];
+static bool have_initial_limits;
+
+void supervisor_save_limits(void)
 {
-	struct pam_conv conv = {pam_no_conv, NULL};
-	pam_handle_t *h = NULL;
-	int r = pam_start(MANAGER_PAM_SERVICE, u->name, &conv, &h);
-	for (size_t i = 0; r == PAM_SUCCESS && envp[i]; i++)
-		r = pam_putenv(h, envp[i]);
-	if (r == PAM_SUCCESS)
-		r = pam_acct_mgmt(h, PAM_SILENT);
-	if (r == PAM_SUCCESS)
-		r = pam_open_session(h, PAM_SILENT);
-	if (r != PAM_SUCCESS) {
-		dprintf(2, "dinit-userservd: PAM session %s for %s: %s\n", MANAGER_PAM_SERVICE,
-			u->name, pam_strerror(h, r));
-		return NULL;
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		if (getrlimit(r, &initial_limits[r]) < 0) {
+			log_err("getrlimit %d: %s", r, strerror(errno));
+			return;
+		}
+	have_initial_limits = true;
+}
+
+int supervisor_restore_limits(void)
+{
+	for (int r = 0; have_initial_limits && r < RLIM_NLIMITS; r++)
+		if (setrlimit(r, &initial_limits[r]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Join a new anonymous session keyring (nothing of the caller's old one is
+ * reachable any more). 0, or -1 with errno; ENOSYS: no keyrings at all. */
+static int join_new_session_keyring(void)
+{
+	return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 ? -1 : 0;
+}
+
+/* Whether children are created straight into their cgroup (clone3 with
+ * CLONE_INTO_CGROUP), or forked and then moved (a write to cgroup.procs,
+ * which costs an RCU grace period: milliseconds). */
+static bool spawn_clone3 = true;
+/* In a child: whether it was created in its cgroup already. */
+static bool child_in_cgroup;
+
+/*
+ * fork(), or, with the user's cgroup directory, a child created inside it.
+ * Only into a fresh cgroup (made for this start): Linux (6.18 at least)
+ * SIGKILLs a child cloned into a cgroup that was ever killed through
+ * cgroup.kill, so an older one (a crashed manager's) is joined through
+ * cgroup.procs instead. The clone3 child is a raw one (glibc has no
+ * wrapper): it must not use anything that relies on glibc's idea of its
+ * thread (raise, pthread_*); it only sets itself up and execs. Children
+ * forked instead join their cgroup themselves (child_join_cgroup).
+ */
+static pid_t fork_into(int cgroup_dir, bool fresh)
+{
+	if (cgroup_dir >= 0 && fresh && spawn_clone3) {
+		struct clone_args args = {
+			.flags = CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD,
+			.cgroup = (uint64_t)cgroup_dir,
+		};
+		long pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid == 0)
+			child_in_cgroup = true;
+		if (pid >= 0 || (errno != ENOSYS && errno != EINVAL && errno != E2BIG))
+			return (pid_t)pid;
+		log_debug("clone3 into a cgroup: %s: falling back to fork and cgroup.procs",
+			strerror(errno));
+		spawn_clone3 = false;
 	}
-	/* The handle is left open on purpose: the session lasts as long as the
-	 * manager's process, and exec ends it. */
-	return pam_getenvlist(h);
+	pid_t pid = fork();
+	if (pid == 0)
+		child_in_cgroup = false;
+	return pid;
+}
+
+void supervisor_probe_spawn(void)
+{
+	/* A cgroup fd that cannot be open: a kernel that knows CLONE_INTO_CGROUP
+	 * fails with EBADF and creates nothing; one that does not, with ENOSYS,
+	 * EINVAL or E2BIG (which fork_into takes as its cue to fall back). */
+	pid_t pid = fork_into(INT_MAX, true);
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	log_info("managers are created %s", spawn_clone3 ?
+		"straight into their cgroup (clone3 CLONE_INTO_CGROUP)" :
+		"and then moved into their cgroup (cgroup.procs)");
 }
 
 /* In the child, before the output is the user's: say why, to the daemon's log. */
@@ -196,15 +275,26 @@ static void child_fail(const struct user *u, const char *what)
 }
 
 /*
- * In the child: become the user, with nothing of the daemon left, and exec.
- * Once the user, the manager's stdout and stderr go to a log file in the
- * runtime dir the daemon manages for the user (opened as the user, so it is
- * the user's file and nothing there can steer a root open), or to /dev/null
- * when the daemon manages none: never to the daemon's own log, which a user must not be able to
- * forge lines into or truncate.
+ * First thing in every child the daemon forks, before anything that can take
+ * time: keep stdin/out/err and keep (renumbered to 3, close-on-exec; -1:
+ * none), close every other fd: the state_dir lock, the control socket,
+ * clients, epoll, signalfd, timers, FIFOs. Returns the kept fd's number.
  */
-static void child_exec(const struct user *u, const char *path, char *const argv[],
-	char *const envp[], int cgroup_fd, bool use_pam)
+static int child_drop_fds(const struct user *u, int keep)
+{
+	if (keep >= 0 && keep != 3) {
+		if (dup3(keep, 3, O_CLOEXEC) < 0)
+			child_fail(u, "dup3");
+		keep = 3;
+	}
+	if (close_range(keep >= 0 ? 4 : 3, ~0U, 0) < 0)
+		child_fail(u, "close_range");
+	return keep;
+}
+
+/* Default signal dispositions, nothing blocked, a session of its own, the
+ * daemon's initial limits, /dev/null as stdin and stdout. */
+static void child_reset(const struct user *u)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -213,19 +303,50 @@ static void child_exec(const struct user *u, const char *path, char *const argv[
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
 		child_fail(u, "setsid");
-	if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1)
-		child_fail(u, "joining its cgroup");
+	if (supervisor_restore_limits() < 0)
+		child_fail(u, "restoring the daemon's initial limits");
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
 		child_fail(u, "/dev/null");
-	if (use_pam && !(envp = child_pam_session(u, envp)))
-		_exit(126);
-	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
+	if (null > 2)
+		close(null);
+}
+
+/* A forked (not cloned) child joins the user's cgroup itself. */
+static void child_join_cgroup(const struct user *u, int cgroup_dir)
+{
+	if (cgroup_dir < 0 || child_in_cgroup)
+		return;
+	int fd = openat(cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1)
+		child_fail(u, "joining its cgroup");
+	close(fd);
+}
+
+/*
+ * In the child, reset (child_reset) and in its cgroup: become the user, with
+ * nothing of the daemon left, and exec.
+ * Once the user, the manager's stdout and stderr go to a log file in the
+ * runtime dir the daemon manages for the user (opened as the user, so it is
+ * the user's file and nothing there can steer a root open), or to /dev/null
+ * when the daemon manages none: never to the daemon's own log, which a user must not be able to
+ * forge lines into or truncate.
+ */
+static void child_exec(const struct user *u, const char *path, char *const argv[],
+	char *const envp[], const gid_t *groups, int ngroups)
+{
+	/* groups: the user's groups, looked up already (by the keeper), else -1 */
+	if ((ngroups >= 0 ? setgroups((size_t)ngroups, groups) : initgroups(u->name, u->gid)) < 0 ||
+		setgid(u->gid) < 0 || setuid(u->uid) < 0)
 		child_fail(u, "becoming the user");
 	/* Verify: the ids must stick, and root must not be regainable. */
 	if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid ||
 		getegid() != u->gid || (u->uid != 0 && setuid(0) == 0))
 		child_fail(u, "credentials did not stick");
+	/* Nothing of root's session keyring (or of the PAM session's, opened
+	 * as root) is reachable from the user's processes. */
+	if (join_new_session_keyring() < 0 && errno != ENOSYS)
+		child_fail(u, "joining a new session keyring");
 	/* Still writing to the daemon's log: our own words only. */
 	if (chdir(u->home) < 0) {
 		dprintf(2, "dinit-userservd: the manager of %s starts in /: cannot enter its home "
@@ -245,13 +366,186 @@ static void child_exec(const struct user *u, const char *path, char *const argv[
 			out = -1;
 		}
 	}
-	if (dup2(out >= 0 ? out : null, 1) < 0 || dup2(out >= 0 ? out : null, 2) < 0)
+	if (dup2(out >= 0 ? out : 0, 1) < 0 || dup2(out >= 0 ? out : 0, 2) < 0)
 		_exit(126);
 	if (close_range(3, ~0U, 0) < 0)
-		child_fail(u, "close_range");
+		_exit(126);
 	execve(path, argv, envp);
 	dprintf(2, "dinit-userservd: cannot execute %s: %s\n", path, strerror(errno));
 	_exit(127);
+}
+
+/* The marker of the managers' own PAM session: pam_dinit_userservd does
+ * nothing in a session that carries it (it would wait for the very manager
+ * whose session it is). Not passed on to the manager. */
+#define MANAGER_SESSION_MARK "DINIT_USERSERVD_MANAGER_SESSION"
+
+/*
+ * The keeper: a small root process per manager when the managers' PAM
+ * service exists (systemd's "(sd-pam)"). It opens the session (setcred
+ * ESTABLISH, open_session), creates the manager, forwards every signal it
+ * gets to it (KEEPER_KILL_SIGNAL: SIGKILL it), and once the manager has
+ * exited kills whatever the manager left (it is their subreaper, so they
+ * are all its descendants), then closes the session (close_session, setcred
+ * DELETE) and exits with the manager's status. The daemon supervises the
+ * keeper as the manager's process: its pid is the one recorded, signalled
+ * and adopted, and the keeper is never in the user's cgroup, so that killing
+ * everything of the user never kills it before its close. It holds nothing
+ * of the daemon's: stdin/out on /dev/null, the daemon's stderr for its own
+ * error lines, and whatever the PAM modules opened.
+ */
+#define KEEPER_KILL_SIGNAL (SIGRTMIN + 1)
+
+static void keeper_fail(pam_handle_t *h, const struct user *u, const char *what, int r)
+{
+	dprintf(2, "dinit-userservd: PAM session %s for %s: %s: %s\n", MANAGER_PAM_SERVICE,
+		u->name, what, pam_strerror(h, r));
+}
+
+/* SIGKILL every child of ours and reap them until none is left (their own
+ * children come to us in turn: we are their subreaper). */
+static void keeper_end_leftovers(void)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	for (;;) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		/* Our unreaped children's pids cannot be reused: kill is safe. */
+		for (char *p = buf, *end; n > 0 && p < buf + n; p = end) {
+			buf[n] = '\0';
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			kill((pid_t)pid, SIGKILL);
+		}
+		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+			return;
+	}
+}
+
+static void keeper_main(const struct user *u, const char *path, char *const argv[],
+	char *const envp[], int cgroup_dir, bool fresh)
+{
+	struct pam_conv conv = {pam_no_conv, NULL};
+	pam_handle_t *h = NULL;
+	prctl(PR_SET_NAME, "(dus-pam)");
+	int r = pam_start(MANAGER_PAM_SERVICE, u->name, &conv, &h);
+	if (r == PAM_SUCCESS)
+		r = pam_putenv(h, MANAGER_SESSION_MARK "=1");
+	for (size_t i = 0; r == PAM_SUCCESS && envp[i]; i++)
+		r = pam_putenv(h, envp[i]);
+	if (r == PAM_SUCCESS && (r = pam_acct_mgmt(h, PAM_SILENT)) != PAM_SUCCESS) {
+		keeper_fail(h, u, "account", r);
+		_exit(126);
+	}
+	/* As systemd does: credentials that cannot be established (a stack
+	 * with no auth modules of its own falls back to "other", often
+	 * pam_deny) are no reason not to start the manager. */
+	bool cred = false;
+	if (r == PAM_SUCCESS) {
+		int c = pam_setcred(h, PAM_ESTABLISH_CRED | PAM_SILENT);
+		if (c != PAM_SUCCESS)
+			keeper_fail(h, u, "setcred (ignored)", c);
+		cred = c == PAM_SUCCESS;
+	}
+	if (r == PAM_SUCCESS && (r = pam_open_session(h, PAM_SILENT)) != PAM_SUCCESS) {
+		keeper_fail(h, u, "open_session", r);
+		if (cred)
+			pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT);
+		_exit(126);
+	}
+	if (r != PAM_SUCCESS) {
+		keeper_fail(h, u, "pam_start", r);
+		_exit(126);
+	}
+	char **env = pam_getenvlist(h);
+	if (!env)
+		_exit(126);
+	size_t keep = 0;
+	for (size_t i = 0; env[i]; i++)
+		if (strncmp(env[i], MANAGER_SESSION_MARK "=", sizeof(MANAGER_SESSION_MARK)))
+			env[keep++] = env[i];
+	env[keep] = NULL;
+	/* The user's groups, looked up here: the manager's process, new and cold,
+	 * starts with as little work as possible before its exec. */
+	int ngroups = -1; /* -1: not found out here, initgroups in the manager */
+	gid_t *groups = NULL;
+	for (int cap = 64; cap <= 65536 && ngroups < 0;) {
+		gid_t *g = realloc(groups, (size_t)cap * sizeof(*g));
+		if (!g)
+			break;
+		groups = g;
+		int n = cap;
+		if (getgrouplist(u->name, u->gid, groups, &n) >= 0)
+			ngroups = n;
+		else
+			cap = n > cap ? n : cap * 2;
+	}
+	/* Signals wait for sigwaitinfo from before the manager exists: none is
+	 * lost. The manager's orphans become ours, to be ended before the close. */
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	pid_t m = fork_into(cgroup_dir, fresh);
+	if (m == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (setsid() < 0)
+			child_fail(u, "setsid");
+		child_join_cgroup(u, cgroup_dir);
+		child_exec(u, path, argv, env, groups, ngroups);
+	}
+	if (cgroup_dir >= 0)
+		close(cgroup_dir);
+	int status = 126 << 8;
+	if (m < 0) {
+		dprintf(2, "dinit-userservd: starting the manager of %s: fork: %s\n", u->name,
+			strerror(errno));
+	} else {
+		for (;;) {
+			siginfo_t si;
+			int sig = sigwaitinfo(&all, &si);
+			if (sig == SIGCHLD) {
+				pid_t p;
+				while ((p = waitpid(-1, &r, WNOHANG)) > 0 && p != m)
+					;
+				if (p == m) {
+					status = r;
+					break;
+				}
+			} else if (sig == KEEPER_KILL_SIGNAL) {
+				kill(m, SIGKILL);
+			} else if (sig > 0) {
+				kill(m, sig); /* unreaped: m cannot be another process */
+			}
+		}
+	}
+	keeper_end_leftovers();
+	r = pam_close_session(h, PAM_SILENT);
+	if (r != PAM_SUCCESS)
+		keeper_fail(h, u, "close_session", r);
+	if (cred && (r = pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT)) != PAM_SUCCESS)
+		keeper_fail(h, u, "setcred delete", r);
+	pam_end(h, r);
+	/* The manager's status, as if the keeper were the manager. */
+	if (WIFSIGNALED(status)) {
+		struct rlimit none = {0, 0};
+		setrlimit(RLIMIT_CORE, &none);
+		signal(WTERMSIG(status), SIG_DFL);
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(status));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(WTERMSIG(status));
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
 }
 
 struct spawn_env {
@@ -316,22 +610,34 @@ static void env_build(struct spawn_env *e, const struct user *u, const struct ba
 		env_set(e, "DINIT_USERSERVD_READY", ready_fifo);
 }
 
-/* Fork and exec argv as the user. Returns the pid, or -1 with err set. */
+/*
+ * Start argv as the user: in the user's cgroup (cgroup_dir, or -1), and with
+ * use_pam below a keeper (keeper_main) that holds the managers' PAM session.
+ * Returns the pid to supervise (the keeper's, or the manager's), or -1 with
+ * err set.
+ */
 static pid_t spawn_as_user(const struct user *u, char *const argv[], const struct spawn_env *env,
-	int cgroup_fd, bool use_pam, char *err, size_t errlen)
+	int cgroup_dir, bool fresh, bool use_pam, char *err, size_t errlen)
 {
 	char path[PROTO_PATH_SIZE];
 	if (resolve_exec(argv[0], env->path, path, sizeof(path)) < 0) {
 		snprintf(err, errlen, "cannot execute %s: %s", argv[0], strerror(errno));
 		return -1;
 	}
-	pid_t pid = fork();
+	/* The keeper stays outside the user's cgroup; the manager is created in it. */
+	pid_t pid = use_pam ? fork() : fork_into(cgroup_dir, fresh);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		return -1;
 	}
-	if (pid == 0)
-		child_exec(u, path, argv, env->vars, cgroup_fd, use_pam);
+	if (pid == 0) {
+		cgroup_dir = child_drop_fds(u, cgroup_dir);
+		child_reset(u);
+		if (use_pam)
+			keeper_main(u, path, argv, env->vars, cgroup_dir, fresh);
+		child_join_cgroup(u, cgroup_dir);
+		child_exec(u, path, argv, env->vars, NULL, -1);
+	}
 	return pid;
 }
 
@@ -430,12 +736,15 @@ static void manager_spawn(struct user *u)
 	/* Leftovers of an earlier run (a crashed manager's children) must not
 	 * meet the new manager. */
 	usergroup_kill(u->uid, 0);
-	int cgroup_fd = usergroup_prepare(u->uid);
+	bool fresh;
+	int cgroup_fd = usergroup_dir_fd(u->uid, &fresh);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
-	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, use_pam, err, sizeof(err));
+	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, fresh, use_pam, err,
+		sizeof(err));
 	pid_t wpid = 0;
 	if (pid > 0 && plan->ready == BACKEND_READY_WAITER) {
-		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, false, err, sizeof(err));
+		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, fresh, false, err,
+			sizeof(err));
 		if (wpid < 0) {
 			kill(pid, SIGKILL);
 			log_err("readiness waiter of %s: %s", u->name, err);
@@ -452,6 +761,8 @@ static void manager_spawn(struct user *u)
 	}
 	mgr->proc.pid = pid;
 	mgr->proc_start = proc_start_time(pid);
+	mgr->keeper = use_pam;
+	mgr->killing = false;
 	hmap_insert(&children, &mgr->proc.node, (uint64_t)pid);
 	nmanagers++;
 	if (wpid > 0) {
@@ -461,7 +772,8 @@ static void manager_spawn(struct user *u)
 	}
 	mgr->started_ms = monotonic_ms();
 	manager_set_state(mgr, MANAGER_STARTING);
-	log_info("started the manager of %s (backend %s): pid %d", u->name, mgr->backend, (int)pid);
+	log_info("started the manager of %s (backend %s): pid %d%s", u->name, mgr->backend, (int)pid,
+		use_pam ? " (its PAM session's keeper)" : "");
 	if (ready == BACKEND_READY_NONE)
 		manager_became_ready(u);
 }
@@ -502,7 +814,7 @@ void manager_stop(struct user *u)
 				child_forget(&mgr->waiter);
 			}
 			log_info("stopping the manager of %s (pid %d)", u->name, (int)mgr->proc.pid);
-			kill(mgr->proc.pid, mgr->stop_signal);
+			manager_signal(mgr, mgr->stop_signal); /* a keeper passes it on */
 			manager_set_state(mgr, MANAGER_STOPPING);
 			timer_arm(&mgr->timer, (uint64_t)cfg->stop_timeout * 1000);
 			user_release_waiters(u, false, "the manager is being stopped");
@@ -526,13 +838,33 @@ static void manager_timer(struct timer *t, void *data)
 		log_info("restarting the manager of %s", u->name);
 		mgr->restarts++;
 		manager_spawn(u);
+	} else if (mgr->state == MANAGER_STOPPING && mgr->keeper && mgr->killing) {
+		/* Last: the keeper did not get through its close in time. */
+		log_warn("the PAM session keeper of %s (pid %d) did not exit within %u ms: "
+			"killing it", u->name, (int)mgr->proc.pid, KEEPER_GRACE_MS);
+		manager_signal(mgr, SIGKILL);
 	} else if (mgr->state == MANAGER_STOPPING) {
 		log_warn("the manager of %s did not stop within %u s: killing everything it started",
 			u->name, daemon_config()->stop_timeout);
-		if (mgr->proc.pid)
-			kill(mgr->proc.pid, SIGKILL);
+		/* A keeper is killed last: it kills the manager, then closes. */
+		manager_signal(mgr, mgr->keeper ? KEEPER_KILL_SIGNAL : SIGKILL);
 		usergroup_kill(u->uid, mgr->proc.pid);
+		if (mgr->keeper) {
+			mgr->killing = true;
+			timer_arm(&mgr->timer, KEEPER_GRACE_MS);
+		}
 	}
+}
+
+/* Signal the supervised process (the manager, or its keeper). */
+static void manager_signal(struct manager *mgr, int sig)
+{
+	if (!mgr->proc.pid)
+		return;
+	int r = mgr->pidfd >= 0 ? pidfd_send_signal(mgr->pidfd, sig, NULL, 0)
+				: kill(mgr->proc.pid, sig);
+	if (r < 0 && errno != ESRCH)
+		log_err("cannot signal the manager's pid %d: %s", (int)mgr->proc.pid, strerror(errno));
 }
 
 static void adopted_exited(int fd, uint32_t events, void *data)
@@ -558,6 +890,7 @@ void manager_adopt(struct user *u, struct manager_record *rec)
 		return;
 	}
 	bool child = is_child(rec->pid);
+	mgr->keeper = rec->keeper;
 	if (child) { /* after a reexec: still ours, reaped on SIGCHLD */
 		hmap_insert(&children, &mgr->proc.node, (uint64_t)rec->pid);
 	} else {
@@ -572,13 +905,14 @@ void manager_adopt(struct user *u, struct manager_record *rec)
 			mgr->pidfd = -1;
 			return;
 		}
+		hmap_insert(&adopted, &mgr->proc.node, (uint64_t)rec->pid);
 	}
 	mgr->proc.pid = rec->pid;
 	mgr->proc_start = rec->start;
 	mgr->started_ms = monotonic_ms();
 	nmanagers++;
-	log_info("adopted the manager of %s: pid %d%s", u->name, (int)rec->pid,
-		child ? "" : " (watched by pidfd)");
+	log_info("adopted the manager of %s: pid %d%s%s", u->name, (int)rec->pid,
+		rec->keeper ? " (its PAM session's keeper)" : "", child ? "" : " (watched by pidfd)");
 	if (rec->starting) {
 		/* Still starting: keep waiting if its readiness can be observed. */
 		if (rec->waiter_pid && proc_is(rec->waiter_pid, rec->waiter_start) &&
@@ -707,6 +1041,7 @@ static void manager_exited(struct user *u, int status)
 	if (mgr->pidfd >= 0) {
 		close(mgr->pidfd);
 		mgr->pidfd = -1;
+		hmap_remove(&adopted, &mgr->proc.node);
 	}
 	pid_t root = mgr->proc.pid;
 	mgr->proc.pid = 0;

@@ -53,6 +53,8 @@ struct manager {
 	int ready_keep_fd;        /* our own write end: no EPOLLHUP before the manager opens it */
 	struct poller_fd *ready_src;
 	int stop_signal;
+	bool keeper;              /* proc is the keeper of the manager's PAM session */
+	bool killing;             /* stop_timeout passed: the user's processes were killed */
 	struct timer timer;       /* backoff restart, or stop_timeout */
 	bool restart_after_stop;  /* a login arrived while stopping */
 	time_t since;             /* wall clock of the last state change */
@@ -67,6 +69,18 @@ struct manager {
 
 int supervisor_init(void);
 void supervisor_finish(void);
+/* Remember the resource limits the daemon starts with (call before changing
+ * any): managers start with them. */
+void supervisor_save_limits(void);
+/* Set them again (a manager's child; the daemon before a reexec). 0 or -1. */
+int supervisor_restore_limits(void);
+/* Find out, and log once at start, how children get into their cgroup:
+ * created in it by clone3(CLONE_INTO_CGROUP), or moved after a fork (a
+ * kernel older than 5.7). Call when cgroups are used. */
+void supervisor_probe_spawn(void);
+/* Whether pid is one of the managers (or their PAM session keepers) or
+ * readiness waiters: never a login. */
+bool supervisor_owns(pid_t pid);
 
 void manager_init(struct manager *mgr, struct user *user);
 /* Start (from STOPPED or FAILED; resets the failure count) or, when stopping,
@@ -81,6 +95,7 @@ struct manager_record {
 	bool starting;
 	pid_t waiter_pid;
 	uint64_t waiter_start;
+	bool keeper; /* pid is the keeper of the manager's PAM session */
 	int ready_fd, ready_keep_fd; /* handed over by a reexec, else -1 (taken) */
 };
 

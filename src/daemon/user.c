@@ -123,6 +123,7 @@ void user_save(struct user *u)
 		.starting = u->mgr.state == MANAGER_STARTING,
 		.waiter_pid = u->mgr.waiter.pid,
 		.waiter_start = u->mgr.waiter_start,
+		.keeper = u->mgr.keeper,
 	};
 	proto_strlcpy(su.rundir, u->rundir, sizeof(su.rundir));
 	proto_strlcpy(su.backend, u->mgr.backend, sizeof(su.backend));
@@ -669,6 +670,7 @@ static void restore_user(const struct state_user *su, void *data)
 			.stop_signal = su->stop_signal, .backend = su->backend,
 			.starting = su->starting, .waiter_pid = su->waiter_pid,
 			.waiter_start = su->waiter_start, .ready_fd = -1, .ready_keep_fd = -1,
+			.keeper = su->keeper,
 		};
 		handover_take_ready(data, su->uid, &rec.ready_fd, &rec.ready_keep_fd);
 		manager_adopt(u, &rec);

@@ -237,3 +237,22 @@ void usergroup_remove(uid_t uid)
 	if (rmdir(path) < 0 && errno != ENOENT && errno != EBUSY)
 		log_debug("rmdir %s: %s", path, strerror(errno));
 }
+
+int usergroup_dir_fd(uid_t uid, bool *fresh)
+{
+	*fresh = false;
+	if (!base[0])
+		return -1;
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/user-%u", base, (unsigned)uid);
+	if (mkdir(path, 0755) == 0)
+		*fresh = true;
+	else if (errno != EEXIST) {
+		log_warn("mkdir %s: %s: using the process tree", path, strerror(errno));
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		log_warn("open %s: %s: using the process tree", path, strerror(errno));
+	return fd;
+}

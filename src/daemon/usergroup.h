@@ -27,5 +27,10 @@ int usergroup_prepare(uid_t uid);
 int usergroup_kill(uid_t uid, pid_t root);
 /* Remove the user's (empty) cgroup, if any. */
 void usergroup_remove(uid_t uid);
+/* The user's cgroup directory (created if needed; O_DIRECTORY|O_CLOEXEC), for
+ * clone3(CLONE_INTO_CGROUP) or an openat of its cgroup.procs; -1 when cgroups
+ * are not used or the group cannot be made. *fresh: whether it was created
+ * now (so it was never killed through cgroup.kill). */
+int usergroup_dir_fd(uid_t uid, bool *fresh);
 
 #endif

@@ -564,6 +564,23 @@ fail:
 	return PAM_SESSION_ERR;
 }
 
+/*
+ * The session of a user's manager itself (the daemon's PAM service
+ * "dinit-userservd", which the daemon marks with a PAM environment variable):
+ * not a login. Registering it would make the manager's start wait for
+ * itself. PAM_SUCCESS, not PAM_IGNORE: a stack where this module is the only
+ * one (or "required") must not fail because of it.
+ */
+static bool manager_session(pam_handle_t *pamh)
+{
+	const void *service = NULL;
+	if (pam_get_item(pamh, PAM_SERVICE, &service) == PAM_SUCCESS && service &&
+		!strcmp(service, "dinit-userservd"))
+		return true;
+	const char *mark = pam_getenv(pamh, "DINIT_USERSERVD_MANAGER_SESSION");
+	return mark && *mark;
+}
+
 PAM_DUS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	const char **argv)
 {
@@ -572,6 +589,11 @@ PAM_DUS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	args_parse(pamh, argc, argv, &args);
 	if (args.debug)
 		pam_syslog(pamh, LOG_DEBUG, "pam_dinit_userservd %s", DUS_VERSION);
+	if (manager_session(pamh)) {
+		if (args.debug)
+			pam_syslog(pamh, LOG_DEBUG, "a manager's own session: nothing to do");
+		return PAM_SUCCESS;
+	}
 	return open_session(pamh, &args);
 }
 

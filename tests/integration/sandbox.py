@@ -533,13 +533,14 @@ class Sandbox:
     # ---- the daemon ----------------------------------------------------
 
     def start_daemon(self, config=None, args=(), timeout=20, nofile=(1024, None),
-                     wait_ready=True, binary=None):
+                     wait_ready=True, binary=None, wrap=()):
         """Write the config (harness defaults updated with config) and start the
         daemon inside with --ready-fd; returns a Daemon once it is ready.
         nofile: (soft, hard) RLIMIT_NOFILE to start it with (None: unchanged;
         the default is a service's soft limit of 1024), or None. binary: the
-        daemon's path inside (default: the build's)."""
-        d = Daemon(self, config or {}, args, timeout, nofile, wait_ready, binary)
+        daemon's path inside (default: the build's). wrap: argv of a command
+        that execs its arguments (the daemon's command line)."""
+        d = Daemon(self, config or {}, args, timeout, nofile, wait_ready, binary, wrap)
         return d
 
     def ctl(self, *args, socket=DEFAULT_SOCKET, timeout=20, as_user=None):
@@ -742,7 +743,7 @@ class Daemon:
     .pid is its pid inside, .host_pid on the host; .log() its stderr so far;
     wait_log(regex) waits for a log line (an event, no polling)."""
 
-    def __init__(self, sandbox, config, args, timeout, nofile, wait_ready, binary=None):
+    def __init__(self, sandbox, config, args, timeout, nofile, wait_ready, binary=None, wrap=()):
         self.sandbox = sandbox
         self.config = dict(DEFAULT_CONFIG)
         self.config.update(config)
@@ -757,7 +758,7 @@ class Daemon:
         self._eof = False
 
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
-        argv = [binary or DAEMON, "-c", self.config_path, "--ready-fd", str(wfd)] + list(args)
+        argv = list(wrap) + [binary or DAEMON, "-c", self.config_path, "--ready-fd", str(wfd)] + list(args)
         if nofile:
             soft, hard = nofile
             argv = ["prlimit", "--nofile=%s:%s" % ("" if soft is None else soft,

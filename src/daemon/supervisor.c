@@ -428,8 +428,8 @@ static void manager_spawn(struct user *u)
 	}
 	env_build(env, u, plan, plan->ready == BACKEND_READY_FIFO ? fifo : NULL);
 	/* Leftovers of an earlier run (a crashed manager's children) must not
-	 * meet the new manager. */
-	usergroup_kill(u->uid, 0);
+	 * meet the new manager (its exit killed them; this is what may remain). */
+	usergroup_clear(u->uid);
 	int cgroup_fd = usergroup_prepare(u->uid);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
 	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, use_pam, err, sizeof(err));

@@ -7,7 +7,9 @@
  * Otherwise: the daemon is a child subreaper, so every process the manager
  * started stays in the daemon's process tree; the tree is walked in /proc
  * and each process of the daemon's subtree with the user's real uid is
- * killed. Either way no other user's processes and none of the user's login
+ * killed, through a pidfd opened and checked again before the signal (a pid
+ * reused since the scan is never signalled). That walk happens where a
+ * manager exits or is killed, never on the login path. Either way no other user's processes and none of the user's login
  * sessions (not in the daemon's tree) are touched.
  */
 #ifndef DUS_USERGROUP_H
@@ -25,6 +27,11 @@ int usergroup_prepare(uid_t uid);
  * adopted (not below it in the process tree), or 0. Returns how many
  * processes were seen (0: nothing was left). */
 int usergroup_kill(uid_t uid, pid_t root);
+/* Before a manager starts: kill what an earlier one left. cgroup: whatever
+ * is in the group (a previous daemon's, say); process tree: only when the
+ * last kill may have left something (see usergroup_kill), else nothing,
+ * since each manager's exit kills its leftovers. Returns the count. */
+int usergroup_clear(uid_t uid);
 /* Remove the user's (empty) cgroup, if any. */
 void usergroup_remove(uid_t uid);
 

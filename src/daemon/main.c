@@ -29,12 +29,15 @@
 #include "usergroup.h"
 
 #define SHUTDOWN_GRACE_MS 5000 /* beyond stop_timeout before exiting anyway */
+#define CLEANUP_GRACE_MS 5000  /* at exit, for killed processes' cgroups to empty */
 
 static struct config config;
 static const char *config_path = DUS_DEFAULT_CONFIG;
 static bool config_explicit;
 static bool exiting;
 static struct timer shutdown_timer;
+static struct timer cleanup_timer;
+static bool cleanup_expired;
 static char self_exe[4096]; /* the binary's path, read at start, for reexec */
 
 const struct config *daemon_config(void)
@@ -77,6 +80,17 @@ static void shutdown_expired(struct timer *t, void *data)
 	log_err("managers still running %u s after the stop request: exiting anyway",
 		config.stop_timeout + SHUTDOWN_GRACE_MS / 1000);
 	exit(1);
+}
+
+static void cleanup_timeout(struct timer *t, void *data)
+{
+	cleanup_expired = true;
+}
+
+/* At exit, after the managers: cgroups still emptying. */
+static bool cleanup_pending(void)
+{
+	return usergroup_draining();
 }
 
 int daemon_reexec_check(char *err, size_t errlen)
@@ -280,6 +294,7 @@ int main(int argc, char **argv)
 		return 1;
 	usergroup_init(config.use_cgroups);
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
+	timer_init(&cleanup_timer, cleanup_timeout, NULL);
 	struct handover handed = {0};
 	if (listen_fd >= 0)
 		handover_load(&handed);
@@ -297,11 +312,17 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	}
 
-	while (!exiting || supervisor_running() > 0) {
+	while (!exiting || supervisor_running() > 0 || (cleanup_pending() && !cleanup_expired)) {
+		if (exiting && !supervisor_running() && !timer_armed(&cleanup_timer)) {
+			/* The managers are gone: what they left goes, within bounds. */
+			timer_disarm(&shutdown_timer);
+			timer_arm(&cleanup_timer, CLEANUP_GRACE_MS);
+		}
 		if (poller_dispatch() < 0)
 			return 1;
 	}
 	log_info("every manager stopped: exiting");
+	usergroup_finish();
 	users_finish();
 	supervisor_finish();
 	poller_remove_fd(sig_src);

@@ -372,6 +372,7 @@ static void manager_fail_now(struct user *u, const char *why)
 	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "%s", why);
 	log_err("cannot start the manager of %s: %s", u->name, why);
 	ready_close(mgr);
+	usergroup_remove(u->uid);
 	manager_set_state(mgr, MANAGER_FAILED);
 	user_manager_failed(u, why); /* may free u */
 }
@@ -753,6 +754,7 @@ static void manager_exited(struct user *u, int status)
 	if (mgr->window_failures >= cfg->restart_limit) {
 		log_err("the manager of %s %s; %u failures within %u s: giving up until the next login",
 			u->name, why, mgr->window_failures, cfg->restart_window);
+		usergroup_remove(u->uid);
 		manager_set_state(mgr, MANAGER_FAILED);
 		user_manager_failed(u, mgr->last_failure); /* may free u */
 		return;

@@ -11,14 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hmap.h"
 #include "log.h"
 #include "poller.h"
 
 static char base[PATH_MAX]; /* …/dinit-userservd, "" when cgroups are not used */
+
+static int sweep_groups(bool at_exit);
+static void inotify_event(int fd, uint32_t events, void *data);
+static int inotify_fd = -1;
+static struct poller_fd *inotify_src;
 
 /* The mount point of the cgroup2 hierarchy, from mountinfo. */
 static int find_cgroup2(char *out, size_t len)
@@ -93,14 +101,27 @@ bool usergroup_init(bool use_cgroups)
 		return false;
 	}
 	snprintf(base, sizeof(base), "%s", path);
+	sweep_groups(false); /* empty ones a previous daemon left */
+	/* Made now, not at the first stop: the daemon's fds stay constant. */
+	inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (inotify_fd < 0)
+		log_err("inotify_init1: %s: emptied user cgroups are left behind", strerror(errno));
+	else if (!(inotify_src = poller_add_fd(inotify_fd, EPOLLIN, inotify_event, NULL))) {
+		log_err("cannot watch inotify events: emptied user cgroups are left behind");
+		close(inotify_fd);
+		inotify_fd = -1;
+	}
 	log_info("managers run in cgroups below %s", base);
 	return true;
 }
+
+static void drain_cancel(uid_t uid);
 
 int usergroup_prepare(uid_t uid)
 {
 	if (!base[0])
 		return -1;
+	drain_cancel(uid); /* in use again: not to be removed once empty */
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof(path), "%s/user-%u", base, (unsigned)uid);
 	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
@@ -479,12 +500,192 @@ int usergroup_clear(uid_t uid)
 	return dirty_take(uid) ? tree_kill(uid, 0) : 0;
 }
 
+/*
+ * Emptying groups. A group cannot be removed while killed processes are still
+ * exiting (EBUSY): such a group is watched (inotify on its cgroup.events, which
+ * the kernel marks modified when "populated" changes) and removed once it
+ * reads "populated 0". A group that is used again (usergroup_prepare) is
+ * no longer watched.
+ */
+struct draining {
+	struct hmap_node by_uid, by_wd;
+	uid_t uid;
+};
+
+static struct hmap draining_uid, draining_wd;
+
+static void group_path(char *out, size_t len, uid_t uid, const char *file)
+{
+	snprintf(out, len, "%s/user-%u%s%s", base, (unsigned)uid, file ? "/" : "", file ? file : "");
+}
+
+static void drain_forget(struct draining *dr, bool rm_watch)
+{
+	if (rm_watch && inotify_rm_watch(inotify_fd, (int)dr->by_wd.key) < 0)
+		log_debug("inotify_rm_watch: %s", strerror(errno));
+	hmap_remove(&draining_uid, &dr->by_uid);
+	hmap_remove(&draining_wd, &dr->by_wd);
+	free(dr);
+}
+
+/* 1: populated, 0: empty, -1: cannot tell. */
+static int group_populated(uid_t uid)
+{
+	char path[PATH_MAX + 64], buf[256];
+	group_path(path, sizeof(path), uid, "cgroup.events");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strstr(buf, "populated ");
+	return p ? p[10] != '0' : -1;
+}
+
+/* rmdir the group if it is empty: 0 done (or gone), -1 not (yet). */
+static int group_try_remove(uid_t uid)
+{
+	char path[PATH_MAX + 64];
+	group_path(path, sizeof(path), uid, NULL);
+	if (rmdir(path) == 0) {
+		log_debug("removed cgroup %s", path);
+		return 0;
+	}
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EBUSY)
+		log_warn("rmdir %s: %s", path, strerror(errno));
+	return -1;
+}
+
+static void inotify_event(int fd, uint32_t events, void *data)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				log_err("reading inotify events: %s", strerror(errno));
+			return;
+		}
+		for (ssize_t off = 0; off < n;) {
+			const struct inotify_event *ev = (const void *)(buf + off);
+			off += (ssize_t)(sizeof(*ev) + ev->len);
+			struct hmap_node *node = hmap_find(&draining_wd, (uint64_t)(unsigned)ev->wd);
+			if (!node)
+				continue;
+			struct draining *dr = container_of(node, struct draining, by_wd);
+			if (ev->mask & IN_IGNORED) { /* the group went away */
+				drain_forget(dr, false);
+				continue;
+			}
+			if (group_populated(dr->uid) == 0 && group_try_remove(dr->uid) == 0)
+				drain_forget(dr, false); /* rmdir dropped the watch */
+		}
+	}
+}
+
+static struct draining *drain_find(uid_t uid)
+{
+	struct hmap_node *n = hmap_find(&draining_uid, uid);
+	return n ? container_of(n, struct draining, by_uid) : NULL;
+}
+
+/* Stop watching the user's group: it is in use again. */
+static void drain_cancel(uid_t uid)
+{
+	struct draining *dr = draining_uid.count ? drain_find(uid) : NULL;
+	if (dr)
+		drain_forget(dr, true);
+}
+
 void usergroup_remove(uid_t uid)
+{
+	if (!base[0] || drain_find(uid) || group_try_remove(uid) == 0)
+		return;
+	char path[PATH_MAX + 64];
+	group_path(path, sizeof(path), uid, "cgroup.events");
+	if (inotify_fd < 0) {
+		log_err("no inotify instance: %s is left behind", path);
+		return;
+	}
+	struct draining *dr = calloc(1, sizeof(*dr));
+	int wd = dr ? inotify_add_watch(inotify_fd, path, IN_MODIFY) : -1;
+	if (wd < 0) {
+		log_err("inotify_add_watch %s: %s: the group is left behind", path,
+			dr ? strerror(errno) : "out of memory");
+		free(dr);
+		return;
+	}
+	dr->uid = uid;
+	if (hmap_find(&draining_wd, (uint64_t)(unsigned)wd) || /* cannot be: one group, one wd */
+		hmap_insert(&draining_uid, &dr->by_uid, uid) < 0) {
+		free(dr);
+		return;
+	}
+	if (hmap_insert(&draining_wd, &dr->by_wd, (uint64_t)(unsigned)wd) < 0) {
+		hmap_remove(&draining_uid, &dr->by_uid);
+		free(dr);
+		return;
+	}
+	/* It may have emptied between the rmdir and the watch. */
+	if (group_populated(uid) == 0 && group_try_remove(uid) == 0)
+		drain_forget(dr, false);
+}
+
+bool usergroup_draining(void)
+{
+	return draining_uid.count > 0;
+}
+
+/* rmdir every user group below base that is empty; at exit, name the others.
+ * Returns how many are left. */
+static int sweep_groups(bool at_exit)
+{
+	DIR *d = opendir(base);
+	if (!d) {
+		if (errno != ENOENT)
+			log_warn("opendir %s: %s", base, strerror(errno));
+		return 0;
+	}
+	int left = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "user-", 5) != 0 || de->d_type != DT_DIR)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			continue;
+		left++;
+		if (at_exit)
+			log_warn("cgroup %s/%s is still populated (%s): it stays, and so does %s, "
+				"for the next start", base, de->d_name, strerror(errno), base);
+	}
+	closedir(d);
+	return left;
+}
+
+void usergroup_finish(void)
 {
 	if (!base[0])
 		return;
-	char path[PATH_MAX + 64];
-	snprintf(path, sizeof(path), "%s/user-%u", base, (unsigned)uid);
-	if (rmdir(path) < 0 && errno != ENOENT && errno != EBUSY)
-		log_debug("rmdir %s: %s", path, strerror(errno));
+	size_t i;
+	struct hmap_node *n = hmap_first(&draining_uid, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&draining_uid, n, &i);
+		drain_forget(container_of(n, struct draining, by_uid), true);
+		n = next;
+	}
+	hmap_free(&draining_uid);
+	hmap_free(&draining_wd);
+	if (inotify_src)
+		poller_remove_fd(inotify_src);
+	inotify_src = NULL;
+	if (inotify_fd >= 0)
+		close(inotify_fd);
+	inotify_fd = -1;
+	if (sweep_groups(true) == 0 && rmdir(base) < 0 && errno != ENOENT)
+		log_warn("rmdir %s: %s", base, strerror(errno));
 }

@@ -32,7 +32,14 @@ int usergroup_kill(uid_t uid, pid_t root);
  * last kill may have left something (see usergroup_kill), else nothing,
  * since each manager's exit kills its leftovers. Returns the count. */
 int usergroup_clear(uid_t uid);
-/* Remove the user's (empty) cgroup, if any. */
+/* Remove the user's cgroup, if any: now if it is empty, else once it is
+ * (its processes were killed and are exiting; cgroup.events is watched). */
 void usergroup_remove(uid_t uid);
+/* Whether a group still waits to be empty (the daemon's exit waits for it). */
+bool usergroup_draining(void);
+/* At the daemon's exit: remove every empty user group and the daemon's own
+ * directory; a group still populated stays (logged), and so does that
+ * directory, for the next start. */
+void usergroup_finish(void);
 
 #endif

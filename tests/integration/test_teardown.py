@@ -124,3 +124,96 @@ def test_chain_under_a_killed_manager(world, cgroups):
     print("user2's su -l: %.3f s; %d killed; %s" % (
         r.elapsed, killed, [l for l in d.log_lines()[m:] if "scans" in l]))
     assert h.end() == 0
+
+
+# ---- issue 18: a user's cgroup goes once empty -------------------------------------
+
+SETSID_BACKEND = sb.TEST_DIR + "/setsid-backend"
+# A manager with a daemon of its own (setsid, in no process group of the
+# manager's): killed with cgroup.kill at the stop, and still exiting when
+# the manager's exit is seen, so the group is not empty at once.
+SETSID_SCRIPT = """#!/bin/sh
+if [ -e "$HOME/fail" ]; then exit 3; fi
+setsid sleep 100003 </dev/null >/dev/null 2>&1 &
+trap 'exit 0' TERM
+echo ready > "$DINIT_USERSERVD_READY"
+while :; do
+    sleep 100000 &
+    wait $!
+done
+"""
+
+
+def group_dir(w, uid=None):
+    top = os.path.join(w.cgroup, "dinit-userservd")
+    return top if uid is None else os.path.join(top, "user-%d" % uid)
+
+
+def start_setsid(w, **config):
+    w.makedirs(sb.TEST_DIR)
+    w.write_file(SETSID_BACKEND, SETSID_SCRIPT, mode=0o755)
+    return start(w, True, backend=SETSID_BACKEND, **config)
+
+
+def wait_no_dir(w, path, what):
+    try:
+        w.wait_for(lambda: not os.path.exists(path), timeout=5, interval=0.05, what=what)
+    except sb.CommandTimeout:
+        raise AssertionError("%s still there: %s" % (path, os.listdir(path)))
+
+
+@pytest.mark.parametrize("how", ["logout", "stop-user", "restart+stop", "failed"])
+def test_user_cgroup_removed_once_empty(world, how):
+    """user1's manager started a setsid daemon; after the logout (stop_delay
+    0), after stop-user, after restart-user then stop-user, and after a start
+    that failed for good, no user-UID group is left below the daemon's."""
+    w = world
+    uid = w.user("user1")["uid"]
+    d = start_setsid(w, stop_delay=0, restart_limit=1)
+    grp = group_dir(w, uid)
+    if how == "failed":
+        w.write_file("/home/user1/fail", "", owner="user1")
+        h = w.hold_su("user1")
+        w.wait_for(lambda: w.ctl_json("status", "user1")["state"] == "failed",
+                   what="user1 failed")
+        wait_no_dir(w, grp, "user1's cgroup removed after the failed start")
+        assert h.end() == 0
+        return
+    h = w.hold_su("user1")
+    w.wait_for(lambda: "100003" in open(os.path.join(grp, "cgroup.procs")).read() or
+               any(p["argv"][1:2] == ["100003"] for p in user_procs(w, uid)),
+               what="the setsid daemon running")
+    assert os.path.isdir(grp)
+    if how == "logout":
+        assert h.end() == 0
+    elif how == "restart+stop":
+        old = w.ctl_json("status", "user1")["manager_pid"]
+        assert w.ctl("restart-user", "user1").returncode == 0
+        w.wait_for(lambda: (lambda st: st["state"] == "ready" and st["manager_pid"] != old)(
+            w.ctl_json("status", "user1")), what="user1's manager restarted")
+        assert os.path.isdir(grp)
+        assert w.ctl("stop-user", "user1").returncode == 0
+    else:
+        assert w.ctl("stop-user", "user1").returncode == 0
+    w.wait_for(lambda: all(u["name"] != "user1" or u["state"] == "stopped" for u in w.users()),
+               what="user1's manager stopped")
+    wait_no_dir(w, grp, "user1's cgroup removed")
+    assert not [p for p in user_procs(w, uid) if p["argv"][1:2] == ["100003"]]
+    if how != "logout":
+        assert h.end() == 0
+    assert d.running()
+
+
+def test_daemon_exit_removes_its_cgroups(world):
+    """SIGTERM with two users logged in, each manager with a setsid daemon:
+    the daemon exits 0 and leaves neither a user group nor its own directory."""
+    w = world
+    d = start_setsid(w, stop_delay=30)
+    holds = [w.hold_su(u) for u in ("user1", "user2")]
+    for u in ("user1", "user2"):
+        assert os.path.isdir(group_dir(w, w.user(u)["uid"]))
+    assert d.stop() == 0
+    assert not os.path.exists(group_dir(w)), os.listdir(group_dir(w))
+    assert not any("still populated" in l for l in d.log_lines()), d.log()
+    for h in holds:
+        h.close()

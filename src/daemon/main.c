@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "poller.h"
+#include "rundir_cleanup.h"
 #include "server.h"
 #include "state.h"
 #include "supervisor.h"
@@ -87,10 +88,11 @@ static void cleanup_timeout(struct timer *t, void *data)
 	cleanup_expired = true;
 }
 
-/* At exit, after the managers: cgroups still emptying. */
+/* At exit, after the managers: cgroups still emptying, runtime dirs
+ * still being removed. */
 static bool cleanup_pending(void)
 {
-	return usergroup_draining();
+	return usergroup_draining() || rundir_cleanup_pending();
 }
 
 int daemon_reexec_check(char *err, size_t errlen)

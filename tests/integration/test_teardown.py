@@ -18,6 +18,7 @@ cgroup2 subtree of its own) and in process-tree mode (use_cgroups = no).
 """
 import os
 import re
+import threading
 import time
 
 import pytest
@@ -217,3 +218,51 @@ def test_daemon_exit_removes_its_cgroups(world):
     assert not any("still populated" in l for l in d.log_lines()), d.log()
     for h in holds:
         h.close()
+
+
+# ---- issue 12.5: a huge runtime directory ------------------------------------------
+
+ENTRIES = 500000
+# 500,000 empty files in the runtime dir, made fast (xargs touch, a few
+# thousand names per exec).
+FILL = ('cd "$1" && mkdir d && cd d && seq -f "f%%.0f" 1 %d | xargs touch && '
+        'ls -f | wc -l') % ENTRIES
+
+
+@MODES
+def test_huge_rundir_removed_off_the_event_loop(world, cgroups):
+    """user1 leaves 500,000 entries in the runtime dir and logs out: user2's
+    cold su -l right then completes within 1 s; user1 logging in again while
+    the removal runs gets the path only once it is gone, fresh and empty;
+    after user1's last logout the directory is gone."""
+    w = world
+    uid = w.user("user1")["uid"]
+    rundir = "/run/user/%d" % uid
+    d = start(w, cgroups, backend="none", stop_delay=0)
+    h = w.hold_su("user1")
+    assert h.env["XDG_RUNTIME_DIR"] == rundir
+    r = w.run(w.as_user("user1", ["sh", "-c", FILL, "sh", rundir]), timeout=300)
+    assert r.returncode == 0 and int(r.stdout.split()[-1]) >= ENTRIES, (r.stdout, r.stderr)
+    m = d.mark()
+    ended = []
+    t0 = time.monotonic()
+    logout = threading.Thread(target=lambda: ended.append((h.end(), time.monotonic() - t0)))
+    logout.start()
+    d.wait_log(r"session \d+ closed: user user1", start=m, timeout=10)
+    r2 = w.su("user2", "echo in")
+    logout.join(60)
+    assert ended and ended[0][0] == 0, ended
+    assert ended[0][1] < 1.0, "user1's logout took %.2f s" % ended[0][1]
+    assert r2.returncode == 0 and r2.stdout.strip() == "in", r2.stderr
+    assert r2.elapsed < 1.0, "user2's su -l took %.2f s during the removal" % r2.elapsed
+    # user1 again, at once: the login waits for the removal, then gets a
+    # new, empty directory (nothing of the old one, nothing removed under it).
+    r1 = w.su("user1", 'printf "XDG=%s\\n" "$XDG_RUNTIME_DIR"; : > "$XDG_RUNTIME_DIR/new"; '
+              'ls -A "$XDG_RUNTIME_DIR"; stat -c "%U %a" "$XDG_RUNTIME_DIR"', timeout=120)
+    assert r1.returncode == 0, r1.stderr
+    assert r1.stdout.split() == ["XDG=" + rundir, "new", "user1", "700"], r1.stdout
+    lines = d.log_lines()[m:]
+    assert any("%s is still being removed" % rundir in l for l in lines), \
+        "user1's second login did not meet the removal (too fast to test?)"
+    w.wait_for(lambda: not w.exists(rundir), timeout=60, interval=0.1, what="rundir gone")
+    print("user2's su -l %.3f s; user1's su -l %.3f s" % (r2.elapsed, r1.elapsed))

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "rundir_cleanup.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hmap.h"
+#include "log.h"
+#include "poller.h"
+#include "proto.h"
+#include "rundir.h"
+
+struct removal {
+	struct hmap_node node; /* by path hash */
+	uid_t uid;
+	pid_t pid;
+	int pidfd;
+	struct poller_fd *src;
+	char path[PROTO_PATH_SIZE];
+};
+
+static struct hmap removals;
+static rundir_cleanup_done_fn done_fn;
+
+void rundir_cleanup_init(rundir_cleanup_done_fn done)
+{
+	done_fn = done;
+}
+
+static uint64_t path_hash(const char *path)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return h;
+}
+
+static struct removal *removal_find(const char *path)
+{
+	struct hmap_node *n = hmap_find(&removals, path_hash(path));
+	struct removal *r = n ? container_of(n, struct removal, node) : NULL;
+	return r && !strcmp(r->path, path) ? r : NULL;
+}
+
+bool rundir_cleanup_busy(const char *path)
+{
+	return removals.count && removal_find(path);
+}
+
+bool rundir_cleanup_pending(void)
+{
+	return removals.count > 0;
+}
+
+static void removal_ended(int fd, uint32_t events, void *data)
+{
+	struct removal *r = data;
+	poller_remove_fd(r->src);
+	close(r->pidfd);
+	hmap_remove(&removals, &r->node);
+	/* The helper logged what it could not remove; it is reaped with the
+	 * other orphans (supervisor_reap). */
+	struct stat st;
+	if (lstat(r->path, &st) < 0 && errno == ENOENT)
+		log_info("removed %s", r->path);
+	if (done_fn)
+		done_fn(r->uid, r->path);
+	free(r);
+}
+
+/* In the helper: nothing of the daemon's but stderr (its log). */
+static void helper_run(const char *path)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (close_range(3, ~0U, 0) < 0)
+		_exit(2);
+	_exit(rundir_remove(path) == 0 ? 0 : 1);
+}
+
+int rundir_cleanup_start(const char *path, uid_t uid)
+{
+	if (rundir_cleanup_busy(path))
+		return 0; /* already under way; its done() follows */
+	struct removal *r = strlen(path) < sizeof(r->path) ? calloc(1, sizeof(*r)) : NULL;
+	if (!r) {
+		log_err("cannot remove %s in a helper (out of memory): removing it now", path);
+		if (rundir_remove(path) == 0)
+			log_info("removed %s", path);
+		return -1;
+	}
+	proto_strlcpy(r->path, path, sizeof(r->path));
+	r->uid = uid;
+	r->pid = fork();
+	if (r->pid == 0)
+		helper_run(path);
+	/* No SIGCHLD is handled before the pidfd exists (single thread): the
+	 * helper cannot be reaped, nor its pid reused, in between. */
+	r->pidfd = r->pid > 0 ? (int)pidfd_open(r->pid, 0) : -1;
+	if (r->pidfd < 0) {
+		log_err("cannot start a helper to remove %s (%s): removing it now", path,
+			strerror(errno));
+		if (r->pid > 0)
+			kill(r->pid, SIGKILL);
+		free(r);
+		if (rundir_remove(path) == 0)
+			log_info("removed %s", path);
+		return -1;
+	}
+	r->src = poller_add_fd(r->pidfd, EPOLLIN, removal_ended, r);
+	if (!r->src || hmap_insert(&removals, &r->node, path_hash(r->path)) < 0) {
+		log_err("cannot watch the helper removing %s: waiting for it", path);
+		if (r->src)
+			poller_remove_fd(r->src);
+		siginfo_t si;
+		waitid(P_PIDFD, (id_t)r->pidfd, &si, WEXITED);
+		close(r->pidfd);
+		free(r);
+		return -1;
+	}
+	log_debug("removing %s (helper pid %d)", path, (int)r->pid);
+	return 0;
+}

@@ -15,8 +15,10 @@
 #include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "hmap.h"
 #include "log.h"
 #include "poller.h"
@@ -24,6 +26,10 @@
 static char base[PATH_MAX]; /* …/dinit-userservd, "" when cgroups are not used */
 
 static int sweep_groups(bool at_exit);
+enum { CTL_PIDS, CTL_MEMORY, NCTL };
+static int ctl_state[NCTL]; /* 0: not tried, 1: available, -1: not (logged) */
+static char parent_dir[PATH_MAX]; /* the daemon's own group, base's parent */
+static void limits_check(void);
 static void inotify_event(int fd, uint32_t events, void *data);
 static int inotify_fd = -1;
 static struct poller_fd *inotify_src;
@@ -74,7 +80,21 @@ static int own_cgroup(char *out, size_t len)
 	return found;
 }
 
+static bool init_cgroups(bool use_cgroups);
+
 bool usergroup_init(bool use_cgroups)
+{
+	memset(ctl_state, 0, sizeof(ctl_state));
+	if (init_cgroups(use_cgroups))
+		return true;
+	const struct config *cfg = daemon_config();
+	if (cfg->tasks_max || cfg->memory_max || cfg->memory_max_percent)
+		log_warn("tasks_max and memory_max are not applied: they need the cgroups of a "
+			"writable cgroup2 hierarchy, and managers are tracked by process tree");
+	return false;
+}
+
+static bool init_cgroups(bool use_cgroups)
 {
 	base[0] = '\0';
 	if (!use_cgroups)
@@ -101,6 +121,7 @@ bool usergroup_init(bool use_cgroups)
 		return false;
 	}
 	snprintf(base, sizeof(base), "%s", path);
+	snprintf(parent_dir, sizeof(parent_dir), "%s%s", mnt, strcmp(own, "/") ? own : "");
 	sweep_groups(false); /* empty ones a previous daemon left */
 	/* Made now, not at the first stop: the daemon's fds stay constant. */
 	inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -112,7 +133,140 @@ bool usergroup_init(bool use_cgroups)
 		inotify_fd = -1;
 	}
 	log_info("managers run in cgroups below %s", base);
+	limits_check();
 	return true;
+}
+
+/*
+ * Per-user limits: tasks_max (pids.max) and memory_max (memory.max), written
+ * to each user's group before its manager joins it. The controllers must be
+ * enabled in base's cgroup.subtree_control, and offered to base by the
+ * daemon's own group (its subtree_control: possible when that group is the
+ * root or holds no process). Tried once per controller; one log line when a
+ * limit is set and its controller cannot be had.
+ */
+static const char *const ctl_name[NCTL] = {"pids", "memory"};
+static const char *const ctl_key[NCTL] = {"tasks_max", "memory_max"};
+static const char *const ctl_file[NCTL] = {"pids.max", "memory.max"};
+
+static bool file_has_word(const char *path, const char *word)
+{
+	char buf[1024];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	size_t wl = strlen(word);
+	for (char *p = buf; (p = strstr(p, word)); p += wl)
+		if ((p == buf || isspace((unsigned char)p[-1])) &&
+			(!p[wl] || isspace((unsigned char)p[wl])))
+			return true;
+	return false;
+}
+
+static int write_string(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, s, strlen(s));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* Make controller c usable in the user groups. false with why set if not. */
+static bool ctl_enable(int c, char *why, size_t len)
+{
+	char path[PATH_MAX + 32], plus[16];
+	snprintf(plus, sizeof(plus), "+%s", ctl_name[c]);
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", base);
+	if (file_has_word(path, ctl_name[c]))
+		return true;
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", base);
+	if (!file_has_word(path, ctl_name[c])) {
+		snprintf(path, sizeof(path), "%s/cgroup.controllers", parent_dir);
+		if (!file_has_word(path, ctl_name[c])) {
+			snprintf(why, len, "%s is not in the cgroup2 hierarchy (on a hybrid host it "
+				"may be in cgroup v1)", ctl_name[c]);
+			return false;
+		}
+		snprintf(path, sizeof(path), "%s/cgroup.subtree_control", parent_dir);
+		if (write_string(path, plus) < 0) {
+			snprintf(why, len, "cannot enable %s in %s: %s", ctl_name[c], path,
+				strerror(errno));
+			return false;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", base);
+	if (write_string(path, plus) < 0) {
+		snprintf(why, len, "cannot enable %s in %s: %s", ctl_name[c], path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* The configured limits: 0 for none. */
+static void limits_wanted(unsigned long long want[NCTL])
+{
+	const struct config *cfg = daemon_config();
+	want[CTL_PIDS] = cfg->tasks_max;
+	want[CTL_MEMORY] = cfg->memory_max;
+	if (cfg->memory_max_percent) {
+		struct sysinfo si;
+		if (sysinfo(&si) < 0) {
+			log_err("sysinfo: %s: memory_max = %u%% not applied", strerror(errno),
+				cfg->memory_max_percent);
+			want[CTL_MEMORY] = 0;
+		} else {
+			want[CTL_MEMORY] = (unsigned long long)si.totalram * si.mem_unit / 100 *
+				cfg->memory_max_percent;
+		}
+	}
+}
+
+/* Try the controllers of the limits that are set (once each). */
+static void limits_check(void)
+{
+	unsigned long long want[NCTL];
+	limits_wanted(want);
+	for (int c = 0; c < NCTL; c++) {
+		if (!want[c] || ctl_state[c])
+			continue;
+		char why[PATH_MAX + 128];
+		ctl_state[c] = ctl_enable(c, why, sizeof(why)) ? 1 : -1;
+		if (ctl_state[c] < 0)
+			log_warn("%s is not applied: the %s controller is not available: %s",
+				ctl_key[c], ctl_name[c], why);
+		else
+			log_info("%s applies: the %s controller is enabled below %s", ctl_key[c],
+				ctl_name[c], base);
+	}
+}
+
+/* Write the limits into the user's group (dir). */
+static void limits_apply(const char *dir)
+{
+	unsigned long long want[NCTL];
+	limits_check();
+	limits_wanted(want);
+	for (int c = 0; c < NCTL; c++) {
+		if (ctl_state[c] <= 0)
+			continue; /* never wanted, or logged as unavailable */
+		char path[PATH_MAX + 96], value[32];
+		snprintf(path, sizeof(path), "%s/%s", dir, ctl_file[c]);
+		if (want[c])
+			snprintf(value, sizeof(value), "%llu", want[c]);
+		else
+			strcpy(value, "max"); /* unset by a reload */
+		if (write_string(path, value) < 0)
+			log_warn("cannot write %s to %s: %s", value, path, strerror(errno));
+	}
 }
 
 static void drain_cancel(uid_t uid);
@@ -128,6 +282,7 @@ int usergroup_prepare(uid_t uid)
 		log_warn("mkdir %s: %s: using the process tree", path, strerror(errno));
 		return -1;
 	}
+	limits_apply(path);
 	strcat(path, "/cgroup.procs");
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)

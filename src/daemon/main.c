@@ -30,7 +30,7 @@
 #include "usergroup.h"
 
 #define SHUTDOWN_GRACE_MS 5000 /* beyond stop_timeout before exiting anyway */
-#define CLEANUP_GRACE_MS 5000  /* at exit, for killed processes' cgroups to empty */
+#define CLEANUP_GRACE_MS 5000  /* at exit, for user cgroups to empty and rundir removals to end */
 
 static struct config config;
 static const char *config_path = DUS_DEFAULT_CONFIG;
@@ -325,6 +325,7 @@ int main(int argc, char **argv)
 	}
 	log_info("every manager stopped: exiting");
 	usergroup_finish();
+	rundir_cleanup_finish();
 	users_finish();
 	supervisor_finish();
 	poller_remove_fd(sig_src);

@@ -129,3 +129,20 @@ int rundir_cleanup_start(const char *path, uid_t uid)
 	log_debug("removing %s (helper pid %d)", path, (int)r->pid);
 	return 0;
 }
+
+void rundir_cleanup_finish(void)
+{
+	size_t i;
+	struct hmap_node *n = hmap_first(&removals, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&removals, n, &i);
+		struct removal *r = container_of(n, struct removal, node);
+		log_warn("%s is still being removed (helper pid %d): left to it", r->path,
+			(int)r->pid);
+		poller_remove_fd(r->src);
+		close(r->pidfd);
+		free(r);
+		n = next;
+	}
+	hmap_free(&removals);
+}

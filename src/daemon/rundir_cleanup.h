@@ -26,5 +26,8 @@ int rundir_cleanup_start(const char *path, uid_t uid);
 bool rundir_cleanup_busy(const char *path);
 /* Whether any removal runs (the daemon's exit waits for them). */
 bool rundir_cleanup_pending(void);
+/* At the daemon's exit: forget removals still running (their helpers finish
+ * them on their own). */
+void rundir_cleanup_finish(void);
 
 #endif

@@ -824,6 +824,9 @@ static int sweep_groups(bool at_exit)
 
 void usergroup_finish(void)
 {
+	free(dirty);
+	dirty = NULL;
+	ndirty = 0;
 	if (!base[0])
 		return;
 	size_t i;

@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 		supervisor_init() < 0 || users_init() < 0 || state_init() < 0)
 		return 1;
 	usergroup_init(config.use_cgroups);
+	rundir_cleanup_restore();
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
 	timer_init(&cleanup_timer, cleanup_timeout, NULL);
 	struct handover handed = {0};

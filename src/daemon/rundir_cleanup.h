@@ -22,6 +22,9 @@ void rundir_cleanup_init(rundir_cleanup_done_fn done);
 /* Remove path in a helper. 0 when started (done() follows); -1 when no
  * helper could be started: then it was removed here, synchronously. */
 int rundir_cleanup_start(const char *path, uid_t uid);
+/* At start: removals a previous daemon (this process before a reexec, or
+ * one that crashed) left running, from state_dir: waited for the same way. */
+void rundir_cleanup_restore(void);
 /* Whether a removal of exactly this path runs. */
 bool rundir_cleanup_busy(const char *path);
 /* Whether any removal runs (the daemon's exit waits for them). */

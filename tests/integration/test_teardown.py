@@ -335,3 +335,28 @@ def test_fork_bomb_stops_at_tasks_max(world):
     assert int(open(pids_current).read()) <= 50
     assert h.end() == 0
     assert d.running()
+
+
+def test_rundir_removal_outlives_a_reexec(world):
+    """The daemon re-executes itself while the helper still removes user1's
+    500,000 entries: the new image knows of the removal (state_dir), so
+    user1's next login still waits for it and gets a fresh, empty directory."""
+    w = world
+    uid = w.user("user1")["uid"]
+    rundir = "/run/user/%d" % uid
+    d = start(w, True, backend="none", stop_delay=0)
+    h = w.hold_su("user1")
+    r = w.run(w.as_user("user1", ["sh", "-c", FILL, "sh", rundir]), timeout=300)
+    assert r.returncode == 0, r.stderr
+    m = d.mark()
+    assert h.end() == 0
+    d.wait_log(r"session \d+ closed: user user1", start=m, timeout=10)
+    assert w.ctl("reexec").returncode == 0
+    d.wait_log(r"re-executed, listening", start=m, timeout=10)
+    r1 = w.su("user1", ': > "$XDG_RUNTIME_DIR/new"; ls -A "$XDG_RUNTIME_DIR"', timeout=120)
+    assert r1.returncode == 0, r1.stderr
+    assert r1.stdout.split() == ["new"], r1.stdout[:300]
+    lines = d.log_lines()[m:]
+    assert any("%s is still being removed by helper pid" % rundir in l for l in lines), \
+        "the new image did not take the removal over (or it ended before the reexec)"
+    w.wait_for(lambda: not w.exists(rundir), timeout=60, interval=0.1, what="rundir gone")

@@ -28,6 +28,8 @@
 
 #define CONFIG_LINE_MAX 4096 /* bytes of one line, without its newline */
 #define CONFIG_SECONDS_MAX 86400
+#define CONFIG_TASKS_MAX 4194304 /* the kernel's PID_MAX_LIMIT */
+#define CONFIG_MEMORY_MAX (1ULL << 62) /* bytes; far below overflow */
 #define CONFIG_QUOTE_MAX 64 /* bytes of a bad value repeated in an error */
 
 enum config_kind {
@@ -41,6 +43,7 @@ enum config_kind {
 	KIND_SECONDS, /* unsigned in [min, max] seconds */
 	KIND_NUMBER,  /* unsigned in [min, max] */
 	KIND_MIB,     /* unsigned in [min, max] MiB */
+	KIND_MEMORY,  /* bytes with an optional K/M/G/T suffix, or N% of RAM */
 	KIND_DIRS,
 	KIND_ENV,
 };
@@ -77,6 +80,8 @@ static const struct config_key config_keys[] = {
 	NUM(max_connections, KIND_NUMBER, 1, 65536),
 	NUM(max_connections_per_uid, KIND_NUMBER, 1, 65536),
 	KEY(use_cgroups, KIND_BOOL),
+	NUM(tasks_max, KIND_NUMBER, 0, CONFIG_TASKS_MAX),
+	KEY(memory_max, KIND_MEMORY),
 	KEY(dinit_service_dirs, KIND_DIRS),
 	KEY(manager_env, KIND_ENV),
 };
@@ -217,6 +222,40 @@ static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *
 	if (v < min)
 		return false;
 	*out = (unsigned)v;
+	return true;
+}
+
+/* "0", "N", "N[KMGT]" (powers of 1024) or "N%" (1 to 100). */
+static bool parse_memory(const char *s, unsigned long long *bytes, unsigned *percent)
+{
+	size_t len = strlen(s);
+	if (len && s[len - 1] == '%') {
+		char num[8];
+		if (len - 1 >= sizeof(num))
+			return false;
+		memcpy(num, s, len - 1);
+		num[len - 1] = '\0';
+		*bytes = 0;
+		return parse_unsigned(num, 1, 100, percent);
+	}
+	unsigned shift = 0;
+	const char *units = "KMGT", *u = len ? strchr(units, s[len - 1]) : NULL;
+	if (u && *u) {
+		shift = 10 * (unsigned)(u - units + 1);
+		len--;
+	}
+	if (len == 0)
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > (CONFIG_MEMORY_MAX >> shift))
+			return false;
+	}
+	*bytes = v << shift;
+	*percent = 0;
 	return true;
 }
 
@@ -388,6 +427,11 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 		}
 		*(unsigned *)field = n;
 		return 0;
+	case KIND_MEMORY:
+		if (!parse_memory(value, &c->memory_max, &c->memory_max_percent))
+			return bad_value(p, key, value, "expected 0 (no limit), a number of bytes with "
+				"an optional K, M, G or T, or N% of RAM (1-100)");
+		return 0;
 	case KIND_DIRS:
 		return set_dirs(p, key, value, c);
 	case KIND_ENV:
@@ -540,6 +584,24 @@ void config_dump(const struct config *cfg, FILE *out)
 		case KIND_MIB:
 			fprintf(out, "%s = %u\n", key->name, *(const unsigned *)field);
 			break;
+		case KIND_MEMORY: {
+			unsigned long long v = cfg->memory_max;
+			const char *unit = "KMGT";
+			int shift = -1;
+			if (cfg->memory_max_percent) {
+				fprintf(out, "%s = %u%%\n", key->name, cfg->memory_max_percent);
+				break;
+			}
+			while (v && !(v & 1023) && shift < 3) {
+				v >>= 10;
+				shift++;
+			}
+			if (shift >= 0)
+				fprintf(out, "%s = %llu%c\n", key->name, v, unit[shift]);
+			else
+				fprintf(out, "%s = %llu\n", key->name, v);
+			break;
+		}
 		case KIND_DIRS:
 			if (cfg->n_dinit_service_dirs == 0) {
 				fprintf(out, "# %s: none\n", key->name);

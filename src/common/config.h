@@ -45,6 +45,9 @@ struct config {
 	unsigned max_connections;    /* 256 clients at once */
 	unsigned max_connections_per_uid; /* 16 clients at once per non-root uid */
 	bool use_cgroups;            /* yes: a cgroup2 subtree per user when available */
+	unsigned tasks_max;          /* 0: no limit; else pids.max of each user's cgroup */
+	unsigned long long memory_max; /* 0: no limit; else memory.max (bytes) of each user's cgroup */
+	unsigned memory_max_percent; /* 1-100: memory.max is that % of RAM (memory_max is 0) */
 	/* dinit_service_dirs = DIR [DIR...] (whitespace-separated; ~/ = $HOME) */
 	char dinit_service_dirs[CONFIG_DIRS_MAX][CONFIG_PATH_SIZE];
 	unsigned n_dinit_service_dirs;

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "poller.h"
+#include "rundir_cleanup.h"
 #include "server.h"
 #include "state.h"
 #include "supervisor.h"
@@ -29,12 +30,15 @@
 #include "usergroup.h"
 
 #define SHUTDOWN_GRACE_MS 5000 /* beyond stop_timeout before exiting anyway */
+#define CLEANUP_GRACE_MS 5000  /* at exit, for user cgroups to empty and rundir removals to end */
 
 static struct config config;
 static const char *config_path = DUS_DEFAULT_CONFIG;
 static bool config_explicit;
 static bool exiting;
 static struct timer shutdown_timer;
+static struct timer cleanup_timer;
+static bool cleanup_expired;
 static char self_exe[4096]; /* the binary's path, read at start, for reexec */
 
 static void raise_fd_limit(void);
@@ -79,6 +83,18 @@ static void shutdown_expired(struct timer *t, void *data)
 	log_err("managers still running %u s after the stop request: exiting anyway",
 		config.stop_timeout + SHUTDOWN_GRACE_MS / 1000);
 	exit(1);
+}
+
+static void cleanup_timeout(struct timer *t, void *data)
+{
+	cleanup_expired = true;
+}
+
+/* At exit, after the managers: cgroups still emptying, runtime dirs
+ * still being removed. */
+static bool cleanup_pending(void)
+{
+	return usergroup_draining() || rundir_cleanup_pending();
 }
 
 int daemon_reexec_check(char *err, size_t errlen)
@@ -305,7 +321,9 @@ int main(int argc, char **argv)
 		return 1;
 	if (usergroup_init(config.use_cgroups))
 		supervisor_probe_spawn();
+	rundir_cleanup_restore();
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
+	timer_init(&cleanup_timer, cleanup_timeout, NULL);
 	struct handover handed = {0};
 	if (listen_fd >= 0)
 		handover_load(&handed);
@@ -325,13 +343,20 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	}
 
-	while (!exiting || supervisor_running() > 0) {
+	while (!exiting || supervisor_running() > 0 || (cleanup_pending() && !cleanup_expired)) {
+		if (exiting && !supervisor_running() && !timer_armed(&cleanup_timer)) {
+			/* The managers are gone: what they left goes, within bounds. */
+			timer_disarm(&shutdown_timer);
+			timer_arm(&cleanup_timer, CLEANUP_GRACE_MS);
+		}
 		if (poller_dispatch() < 0)
 			return 1;
 		if (server_reexec_pending())
 			daemon_reexec();
 	}
 	log_info("every manager stopped: exiting");
+	usergroup_finish();
+	rundir_cleanup_finish();
 	users_finish();
 	supervisor_finish();
 	poller_remove_fd(sig_src);

@@ -678,6 +678,7 @@ static void manager_fail_now(struct user *u, const char *why)
 	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "%s", why);
 	log_err("cannot start the manager of %s: %s", u->name, why);
 	ready_close(mgr);
+	usergroup_remove(u->uid);
 	manager_set_state(mgr, MANAGER_FAILED);
 	user_manager_failed(u, why); /* may free u */
 }
@@ -734,8 +735,8 @@ static void manager_spawn(struct user *u)
 	}
 	env_build(env, u, plan, plan->ready == BACKEND_READY_FIFO ? fifo : NULL);
 	/* Leftovers of an earlier run (a crashed manager's children) must not
-	 * meet the new manager. */
-	usergroup_kill(u->uid, 0);
+	 * meet the new manager (its exit killed them; this is what may remain). */
+	usergroup_clear(u->uid);
 	bool fresh;
 	int cgroup_fd = usergroup_dir_fd(u->uid, &fresh);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
@@ -1088,6 +1089,7 @@ static void manager_exited(struct user *u, int status)
 	if (mgr->window_failures >= cfg->restart_limit) {
 		log_err("the manager of %s %s; %u failures within %u s: giving up until the next login",
 			u->name, why, mgr->window_failures, cfg->restart_window);
+		usergroup_remove(u->uid);
 		manager_set_state(mgr, MANAGER_FAILED);
 		user_manager_failed(u, mgr->last_failure); /* may free u */
 		return;

@@ -15,6 +15,7 @@
 #include "linger.h"
 #include "log.h"
 #include "rundir.h"
+#include "rundir_cleanup.h"
 #include "server.h"
 #include "state.h"
 
@@ -34,8 +35,11 @@ static bool user_lingers(const struct user *u)
 	}
 }
 
+static void user_rundir_removed(uid_t uid, const char *path);
+
 int users_init(void)
 {
+	rundir_cleanup_init(user_rundir_removed);
 	/* Session ids are never reused within a boot: start from the clock so a
 	 * restarted daemon does not hand out an id a PAM handle still holds. */
 	next_session_id = (uint64_t)monotonic_ms() << 16 | 1;
@@ -100,10 +104,8 @@ static void user_free(struct user *u)
 {
 	log_debug("forgetting user %s (uid %u)", u->name, (unsigned)u->uid);
 	timer_disarm(&u->stop_delay);
-	if (u->rundir_managed && u->rundir[0]) {
-		if (rundir_remove(u->rundir) == 0)
-			log_info("removed %s", u->rundir);
-	}
+	if (u->rundir_managed && u->rundir[0])
+		rundir_cleanup_start(u->rundir, u->uid);
 	state_drop_user(u->uid);
 	hmap_remove(&users, &u->node);
 	hmap_remove(&users_by_name, &u->name_node);
@@ -151,8 +153,8 @@ static void user_release_if_idle(struct user *u)
 		return;
 	if (u->mgr.state == MANAGER_FAILED) {
 		/* Stay visible in status, but the runtime dir goes now. */
-		if (u->rundir_managed && u->rundir[0] && rundir_remove(u->rundir) == 0)
-			log_info("removed %s", u->rundir);
+		if (u->rundir_managed && u->rundir[0])
+			rundir_cleanup_start(u->rundir, u->uid);
 		u->rundir_managed = false;
 		u->rundir[0] = '\0';
 		return;
@@ -241,6 +243,15 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 		snprintf(err, errlen, "rundir_path '%s' does not expand to a path", cfg->rundir_path);
 		return -1;
 	}
+	if (rundir_cleanup_busy(path)) {
+		/* Its last manager's is still being removed: nothing of the
+		 * old one may meet the new manager. */
+		if (!u->rundir_wait)
+			log_info("%s is still being removed: the manager of %s starts once it is gone",
+				path, u->name);
+		u->rundir_wait = true;
+		return 0;
+	}
 	if (rundir_create(path, u->uid, u->gid, cfg->rundir_size, err, errlen) < 0)
 		return -1;
 	proto_strlcpy(u->rundir, path, sizeof(u->rundir));
@@ -269,7 +280,7 @@ static int session_setup_rundir(struct user *u, struct session *s,
 	}
 	if (user_make_rundir(u, err, errlen) < 0)
 		return -1;
-	s->export_rundir = u->rundir_managed;
+	s->export_rundir = u->rundir_managed || u->rundir_wait;
 	return 0;
 }
 
@@ -346,6 +357,11 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 		(unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
 		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid);
 
+	if (u->rundir_wait) { /* started by user_rundir_removed */
+		*ready = cfg->login_timeout == 0;
+		*out = s;
+		return 0;
+	}
 	enum manager_state before = u->mgr.state;
 	manager_start(u);
 	switch (u->mgr.state) {
@@ -485,7 +501,7 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	manager_stop(u); /* may free u */
 	/* Still here: sessions or linger keep the object; start again. */
 	u = user_find(uid);
-	if (u)
+	if (u && !u->rundir_wait)
 		manager_start(u);
 	return 0;
 }
@@ -574,7 +590,26 @@ static void user_linger_start(struct user *u)
 	if (daemon_config()->manage_rundir != CONFIG_RUNDIR_NO && user_make_rundir(u, err, sizeof(err)) < 0)
 		log_err("lingering user %s: %s", u->name, err);
 	timer_disarm(&u->stop_delay);
-	manager_start(u);
+	if (!u->rundir_wait)
+		manager_start(u);
+}
+
+/* A removal of a runtime dir ended: a user waiting for that path gets it
+ * made afresh, and its manager. */
+static void user_rundir_removed(uid_t uid, const char *path)
+{
+	struct user *u = user_find(uid);
+	if (!u || !u->rundir_wait)
+		return;
+	u->rundir_wait = false;
+	char err[PROTO_TEXT_SIZE];
+	if (user_make_rundir(u, err, sizeof(err)) < 0) {
+		log_err("the manager of %s is not started: %s", u->name, err);
+		user_release_waiters(u, false, err);
+		return;
+	}
+	if (!u->rundir_wait && (u->nsessions || user_lingers(u)))
+		manager_start(u);
 }
 
 int user_set_linger(const char *arg, bool on, char *err, size_t errlen)

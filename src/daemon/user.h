@@ -51,6 +51,7 @@ struct user {
 	char shell[PROTO_PATH_SIZE];
 	char rundir[PROTO_PATH_SIZE]; /* the manager's XDG_RUNTIME_DIR, "" if none */
 	bool rundir_managed;          /* we created it: remove it after the stop */
+	bool rundir_wait;             /* ours is still being removed: the manager starts once it is gone */
 	struct session *sessions;
 	unsigned nsessions;
 	bool linger;                  /* has a mark in linger_dir */

@@ -7,7 +7,9 @@
  * Otherwise: the daemon is a child subreaper, so every process the manager
  * started stays in the daemon's process tree; the tree is walked in /proc
  * and each process of the daemon's subtree with the user's real uid is
- * killed. Either way no other user's processes and none of the user's login
+ * killed, through a pidfd opened and checked again before the signal (a pid
+ * reused since the scan is never signalled). That walk happens where a
+ * manager exits or is killed, never on the login path. Either way no other user's processes and none of the user's login
  * sessions (not in the daemon's tree) are touched.
  */
 #ifndef DUS_USERGROUP_H
@@ -18,19 +20,28 @@
 
 /* Detect cgroup2 (unless use_cgroups is false). Returns whether it is used. */
 bool usergroup_init(bool use_cgroups);
-/* The fd of the user's cgroup.procs for the child to join (write "0"), or -1
- * when cgroups are not used or the group cannot be made. */
-int usergroup_prepare(uid_t uid);
 /* SIGKILL everything the user's manager started. root: a manager the daemon
  * adopted (not below it in the process tree), or 0. Returns how many
  * processes were seen (0: nothing was left). */
 int usergroup_kill(uid_t uid, pid_t root);
-/* Remove the user's (empty) cgroup, if any. */
+/* Before a manager starts: kill what an earlier one left. cgroup: whatever
+ * is in the group (a previous daemon's, say); process tree: only when the
+ * last kill may have left something (see usergroup_kill), else nothing,
+ * since each manager's exit kills its leftovers. Returns the count. */
+int usergroup_clear(uid_t uid);
+/* Remove the user's cgroup, if any: now if it is empty, else once it is
+ * (its processes were killed and are exiting; cgroup.events is watched). */
 void usergroup_remove(uid_t uid);
 /* The user's cgroup directory (created if needed; O_DIRECTORY|O_CLOEXEC), for
  * clone3(CLONE_INTO_CGROUP) or an openat of its cgroup.procs; -1 when cgroups
  * are not used or the group cannot be made. *fresh: whether it was created
  * now (so it was never killed through cgroup.kill). */
 int usergroup_dir_fd(uid_t uid, bool *fresh);
+/* Whether a group still waits to be empty (the daemon's exit waits for it). */
+bool usergroup_draining(void);
+/* At the daemon's exit: remove every empty user group and the daemon's own
+ * directory; a group still populated stays (logged), and so does that
+ * directory, for the next start. */
+void usergroup_finish(void);
 
 #endif

@@ -140,6 +140,8 @@ static const char all_keys_text[] =
 	"max_connections = 65536\n"
 	"max_connections_per_uid = 1\n"
 	"use_cgroups = no\n"
+	"tasks_max = 50\n"
+	"memory_max = 512M\n"
 	"dinit_service_dirs = ~/a /b\n"
 	"manager_env = LANG=C.UTF-8\n"
 	"manager_env = _X1=a=b c\n";
@@ -166,6 +168,9 @@ static void assert_all_keys(const struct config *cfg)
 	assert_int_equal(cfg->max_connections, 65536);
 	assert_int_equal(cfg->max_connections_per_uid, 1);
 	assert_false(cfg->use_cgroups);
+	assert_int_equal(cfg->tasks_max, 50);
+	assert_int_equal(cfg->memory_max, 512ull << 20);
+	assert_int_equal(cfg->memory_max_percent, 0);
 	assert_int_equal(cfg->n_dinit_service_dirs, 2);
 	assert_string_equal(cfg->dinit_service_dirs[0], "~/a");
 	assert_string_equal(cfg->dinit_service_dirs[1], "/b");
@@ -306,6 +311,61 @@ static void test_numbers(void **state)
 	assert_bad_value("max_connections", "65537", "expected a number from 1 to 65536");
 	assert_bad_value("max_connections_per_uid", "0", "expected a number from 1 to 65536");
 	assert_bad_value("rundir_size", "1048577", "expected a number of MiB from 0 to 1048576");
+	assert_bad_value("tasks_max", "4194305", "expected a number from 0 to 4194304");
+	assert_bad_value("tasks_max", "-1", "expected a number from 0 to 4194304");
+}
+
+static char *dump_to_string(const struct config *cfg);
+
+/* memory_max: bytes, K/M/G/T (powers of 1024), or N% of RAM; dumped back
+ * in the largest exact unit. */
+static void test_memory_max(void **state)
+{
+	struct config cfg;
+	static const struct {
+		const char *in;
+		unsigned long long bytes;
+		unsigned percent;
+		const char *dump;
+	} good[] = {
+		{"0", 0, 0, "0"},
+		{"1000", 1000, 0, "1000"},
+		{"4096", 4096, 0, "4K"},
+		{"2K", 2048, 0, "2K"},
+		{"512M", 512ull << 20, 0, "512M"},
+		{"1536M", 1536ull << 20, 0, "1536M"},
+		{"1G", 1ull << 30, 0, "1G"},
+		{"3T", 3ull << 40, 0, "3T"},
+		{"4194304T", 1ull << 62, 0, "4194304T"},
+		{"50%", 0, 50, "50%"},
+		{"1%", 0, 1, "1%"},
+		{"100%", 0, 100, "100%"},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "memory_max = %s\n", good[i].in);
+		assert_int_equal(load_text(&cfg, text), 0);
+		assert_int_equal(cfg.memory_max, good[i].bytes);
+		assert_int_equal(cfg.memory_max_percent, good[i].percent);
+		char *out = dump_to_string(&cfg);
+		char want[64];
+		snprintf(want, sizeof(want), "memory_max = %s\n", good[i].dump);
+		assert_non_null(strstr(out, want));
+		free(out);
+	}
+	/* A later line replaces the whole value: bytes after a percentage. */
+	assert_int_equal(load_text(&cfg, "memory_max = 50%\nmemory_max = 1G\n"), 0);
+	assert_int_equal(cfg.memory_max, 1ull << 30);
+	assert_int_equal(cfg.memory_max_percent, 0);
+
+	const char *what = "expected 0 (no limit), a number of bytes with an optional K, M, G "
+		"or T, or N% of RAM (1-100)";
+	static const char *const bad[] = {
+		"x", "-1", "1.5G", "512m", "5X", "M", "G5", "0%", "101%", "%", "50 %", "1e9",
+		"4194305T", "99999999999999999999", "+5M", "50%%",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_bad_value("memory_max", bad[i], what);
 }
 
 static void test_paths(void **state)
@@ -638,6 +698,8 @@ static void test_dump_defaults(void **state)
 		"max_connections = 256\n"
 		"max_connections_per_uid = 16\n"
 		"use_cgroups = yes\n"
+		"tasks_max = 0\n"
+		"memory_max = 0\n"
 		"dinit_service_dirs = ~/.config/dinit.d /etc/dinit.d/user "
 			"/usr/local/lib/dinit.d/user /usr/lib/dinit.d/user\n"
 		"# manager_env: none\n");
@@ -678,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_enums),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_memory_max),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_backend),
 		cmocka_unit_test(test_rundir_path),

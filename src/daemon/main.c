@@ -43,6 +43,12 @@ static char self_exe[4096]; /* the binary's path, read at start, for reexec */
 
 static void raise_fd_limit(void);
 
+/* The daemon's own processes: keepers, managers, waiters, removal helpers. */
+static bool daemon_owns(pid_t pid)
+{
+	return supervisor_owns(pid) || rundir_cleanup_owns(pid);
+}
+
 const struct config *daemon_config(void)
 {
 	return &config;
@@ -319,6 +325,7 @@ int main(int argc, char **argv)
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
 		supervisor_init() < 0 || users_init() < 0 || state_init(lock_fd) < 0)
 		return 1;
+	usergroup_set_spared(daemon_owns);
 	if (usergroup_init(config.use_cgroups))
 		supervisor_probe_spawn();
 	rundir_cleanup_restore();

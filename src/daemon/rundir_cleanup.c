@@ -60,6 +60,15 @@ bool rundir_cleanup_busy(const char *path)
 	return removals.count && removal_find(path);
 }
 
+bool rundir_cleanup_owns(pid_t pid)
+{
+	size_t i;
+	for (struct hmap_node *n = hmap_first(&removals, &i); n; n = hmap_next(&removals, n, &i))
+		if (container_of(n, struct removal, node)->pid == pid)
+			return true;
+	return false;
+}
+
 bool rundir_cleanup_pending(void)
 {
 	return removals.count > 0;

@@ -27,6 +27,8 @@ int rundir_cleanup_start(const char *path, uid_t uid);
 void rundir_cleanup_restore(void);
 /* Whether a removal of exactly this path runs. */
 bool rundir_cleanup_busy(const char *path);
+/* Whether pid is one of the removal helpers. */
+bool rundir_cleanup_owns(pid_t pid);
 /* Whether any removal runs (the daemon's exit waits for them). */
 bool rundir_cleanup_pending(void);
 /* At the daemon's exit: forget removals still running (their helpers finish

@@ -82,6 +82,13 @@ static int own_cgroup(char *out, size_t len)
 
 static bool init_cgroups(bool use_cgroups);
 
+static bool (*spared)(pid_t pid);
+
+void usergroup_set_spared(bool (*fn)(pid_t pid))
+{
+	spared = fn;
+}
+
 bool usergroup_init(bool use_cgroups)
 {
 	memset(ctl_state, 0, sizeof(ctl_state));
@@ -475,6 +482,8 @@ static bool still_ours(const struct proc_entry *e, uid_t uid, pid_t self, pid_t 
 	if (read_stat(e->pid, &ppid, &start, &dead) < 0 || dead || start != e->start)
 		return false;
 	if (read_uid(e->pid, &now_uid) < 0 || now_uid != uid)
+		return false;
+	if (e->pid != root && spared && spared(e->pid))
 		return false;
 	if (ppid == self || (root && ppid == root))
 		return true;

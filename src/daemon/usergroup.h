@@ -20,6 +20,10 @@
 
 /* Detect cgroup2 (unless use_cgroups is false). Returns whether it is used. */
 bool usergroup_init(bool use_cgroups);
+/* Process tree: the daemon's own processes (keepers, helpers) run as root
+ * below it, beside what root's manager left; spared(pid) tells them apart,
+ * so that a kill of uid 0 never ends another user's keeper. */
+void usergroup_set_spared(bool (*spared)(pid_t pid));
 /* SIGKILL everything the user's manager started. root: a manager the daemon
  * adopted (not below it in the process tree), or 0. Returns how many
  * processes were seen (0: nothing was left). */

@@ -88,3 +88,18 @@ def test_tree_mode_says_nothing_of_clone3(world):
     assert world.su("user1", "true").returncode == 0
     assert "managers are created" not in d.log()
     assert "CLONE_INTO_CGROUP" not in d.log()
+
+
+def test_root_manager_stop_spares_the_keepers(world):
+    # Process tree and root_session: what root's manager left is found by
+    # uid 0 below the daemon, where every user's keeper also runs as root.
+    # Ending root's manager must not end user1's keeper (and so its manager).
+    d = world.start_daemon(prepare(world, pam=True, root_session=True, use_cgroups=False))
+    h = world.hold_su("user1")
+    keeper = world.ctl_json("status", "user1")["manager_pid"]
+    assert world.pamtester("dus-test", "root").returncode == 0
+    d.wait_log(r"the manager of root stopped")
+    assert world.run(["kill", "-0", str(keeper)]).returncode == 0, d.log()
+    assert world.ctl_json("status", "user1")["manager_pid"] == keeper
+    assert world.ctl_json("status", "user1")["state"] == "ready"
+    assert h.end() == 0

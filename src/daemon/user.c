@@ -484,8 +484,13 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	manager_stop(u); /* may free u */
 	/* Still here: sessions or linger keep the object; start again. */
 	u = user_find(uid);
-	if (u)
-		manager_start(u);
+	if (!u)
+		return 0;
+	manager_start(u);
+	/* Without sessions (restarted within stop_delay of the last logout) the
+	 * new manager goes as the old one would have: after stop_delay. */
+	if (!u->nsessions)
+		user_sessions_gone(u); /* may free u */
 	return 0;
 }
 

@@ -119,6 +119,26 @@ static void child_forget(struct child *c)
 	}
 }
 
+/*
+ * Signal the manager through its pidfd, never by a pid that may have been
+ * reused. Without a pidfd (pidfd_open failed at the spawn) only our own
+ * child is signalled by pid: it cannot be reused before we reap it.
+ */
+static void manager_signal(struct user *u, int sig)
+{
+	struct manager *mgr = &u->mgr;
+	int r;
+	if (mgr->pidfd >= 0)
+		r = pidfd_send_signal(mgr->pidfd, sig, NULL, 0);
+	else if (mgr->proc.pid && hmap_find(&children, (uint64_t)mgr->proc.pid))
+		r = kill(mgr->proc.pid, sig);
+	else
+		return;
+	if (r < 0 && errno != ESRCH)
+		log_err("signal %d to the manager of %s (pid %d): %s", sig, u->name,
+			(int)mgr->proc.pid, strerror(errno));
+}
+
 static void manager_became_ready(struct user *u)
 {
 	struct manager *mgr = &u->mgr;
@@ -453,6 +473,11 @@ static void manager_spawn(struct user *u)
 	mgr->proc.pid = pid;
 	mgr->proc_start = proc_start_time(pid);
 	hmap_insert(&children, &mgr->proc.node, (uint64_t)pid);
+	/* Our child, not reaped yet: this pidfd is certainly the manager's. */
+	mgr->pidfd = (int)pidfd_open(pid, 0);
+	if (mgr->pidfd < 0)
+		log_warn("pidfd_open of the manager of %s (pid %d): %s", u->name, (int)pid,
+			strerror(errno));
 	nmanagers++;
 	if (wpid > 0) {
 		mgr->waiter.pid = wpid;
@@ -502,7 +527,7 @@ void manager_stop(struct user *u)
 				child_forget(&mgr->waiter);
 			}
 			log_info("stopping the manager of %s (pid %d)", u->name, (int)mgr->proc.pid);
-			kill(mgr->proc.pid, mgr->stop_signal);
+			manager_signal(u, mgr->stop_signal);
 			manager_set_state(mgr, MANAGER_STOPPING);
 			timer_arm(&mgr->timer, (uint64_t)cfg->stop_timeout * 1000);
 			user_release_waiters(u, false, "the manager is being stopped");
@@ -530,7 +555,7 @@ static void manager_timer(struct timer *t, void *data)
 		log_warn("the manager of %s did not stop within %u s: killing everything it started",
 			u->name, daemon_config()->stop_timeout);
 		if (mgr->proc.pid)
-			kill(mgr->proc.pid, SIGKILL);
+			manager_signal(u, SIGKILL);
 		usergroup_kill(u->uid, mgr->proc.pid);
 	}
 }
@@ -547,28 +572,59 @@ static bool is_child(pid_t pid)
 	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
+/* The real uid of pid, from /proc/PID/status. -1 if it cannot be read. */
+static int proc_uid(pid_t pid, uid_t *uid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strstr(buf, "\nUid:");
+	unsigned long v;
+	if (!p || sscanf(p + 5, "%lu", &v) != 1)
+		return -1;
+	*uid = (uid_t)v;
+	return 0;
+}
+
 void manager_adopt(struct user *u, struct manager_record *rec)
 {
 	struct manager *mgr = &u->mgr;
 	snprintf(mgr->backend, sizeof(mgr->backend), "%s", rec->backend);
 	mgr->stop_signal = rec->stop_signal > 0 && rec->stop_signal < NSIG ? rec->stop_signal
 									   : SIGTERM;
-	if (!proc_is(rec->pid, rec->start)) {
-		log_info("the manager of %s (pid %d) is gone", u->name, (int)rec->pid);
+	/* The pidfd first, then the checks: once they pass, the pidfd is the
+	 * recorded process (a pid reused before the open fails the start time),
+	 * and every later signal goes through it, never through the pid. */
+	int pidfd = rec->pid > 0 ? (int)pidfd_open(rec->pid, 0) : -1;
+	uid_t uid = (uid_t)-1;
+	if (pidfd < 0 || !proc_is(rec->pid, rec->start) || proc_uid(rec->pid, &uid) < 0 ||
+		uid != u->uid) {
+		if (pidfd < 0 && errno != ESRCH)
+			log_err("pidfd_open of the manager of %s (pid %d): %s", u->name,
+				(int)rec->pid, strerror(errno));
+		log_info("the manager of %s (pid %d) is gone%s", u->name, (int)rec->pid,
+			uid != (uid_t)-1 && uid != u->uid ? " (the pid runs as another user)" : "");
+		if (pidfd >= 0)
+			close(pidfd);
 		return;
 	}
+	mgr->pidfd = pidfd;
 	bool child = is_child(rec->pid);
 	if (child) { /* after a reexec: still ours, reaped on SIGCHLD */
 		hmap_insert(&children, &mgr->proc.node, (uint64_t)rec->pid);
 	} else {
-		mgr->pidfd = (int)pidfd_open(rec->pid, 0);
-		if (mgr->pidfd >= 0)
-			mgr->pidfd_src = poller_add_fd(mgr->pidfd, EPOLLIN, adopted_exited, u);
+		mgr->pidfd_src = poller_add_fd(mgr->pidfd, EPOLLIN, adopted_exited, u);
 		if (!mgr->pidfd_src) {
 			log_err("cannot watch the manager of %s (pid %d): %s", u->name,
 				(int)rec->pid, strerror(errno));
-			if (mgr->pidfd >= 0)
-				close(mgr->pidfd);
+			close(mgr->pidfd);
 			mgr->pidfd = -1;
 			return;
 		}

@@ -45,8 +45,8 @@ struct manager {
 	enum manager_state state;
 	struct child proc;        /* manager process; pid 0 when none */
 	uint64_t proc_start;      /* its start time (pid reuse check) */
-	int pidfd;                /* adopted manager that is not our child, else -1 */
-	struct poller_fd *pidfd_src;
+	int pidfd;                /* the manager's pidfd (every signal goes through it), else -1 */
+	struct poller_fd *pidfd_src; /* watching it: an adopted manager that is not our child */
 	struct child waiter;      /* readiness waiter process; pid 0 when none */
 	uint64_t waiter_start;
 	int ready_fd;             /* FIFO read end while STARTING, else -1 */

@@ -93,7 +93,7 @@ void manager_init(struct manager *mgr, struct user *user)
 	memset(mgr, 0, sizeof(*mgr));
 	mgr->state = MANAGER_STOPPED;
 	mgr->since = time(NULL);
-	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = -1;
+	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = mgr->log_rotate_pidfd = -1;
 	mgr->proc.user = mgr->waiter.user = user;
 	mgr->waiter.waiter = true;
 	timer_init(&mgr->timer, manager_timer, user);
@@ -385,6 +385,68 @@ static int ready_fifo_open(struct user *u, const char *path, char *err, size_t e
 	return 0;
 }
 
+/*
+ * Beside a manager that logs into our runtime dir: log-rotate, as the user,
+ * keeps that log under manager_log_size. Started after the manager, so the
+ * manager's start does not wait for it. It is ended (log_rotate_stop) when
+ * the manager has exited; if it exits on its own (the log went), the reaper
+ * takes it as an orphan. A failure costs the cap, not the manager.
+ */
+static void log_rotate_spawn(struct user *u, const struct spawn_env *env, int cgroup_fd)
+{
+	unsigned cap = daemon_config()->manager_log_size;
+	if (!cap || !u->rundir_managed || !u->rundir[0])
+		return;
+	char prog[PROTO_PATH_SIZE], log[PROTO_PATH_SIZE + 32], size[16], err[PROTO_TEXT_SIZE];
+	snprintf(prog, sizeof(prog), "%s/log-rotate", backend_libexec_dir());
+	snprintf(log, sizeof(log), "%s/" MANAGER_LOG, u->rundir);
+	snprintf(size, sizeof(size), "%u", cap);
+	char *argv[] = {prog, log, size, NULL};
+	pid_t pid = spawn_as_user(u, argv, env, cgroup_fd, false, err, sizeof(err));
+	if (pid < 0) {
+		log_warn("the log of %s's manager is not capped: %s", u->name, err);
+		return;
+	}
+	/* Our child, not reaped yet: the pidfd is certainly the helper's. */
+	u->mgr.log_rotate_pidfd = (int)pidfd_open(pid, 0);
+	if (u->mgr.log_rotate_pidfd < 0) {
+		log_warn("the log of %s's manager is not capped: pidfd_open: %s", u->name,
+			strerror(errno));
+		kill(pid, SIGKILL); /* unreaped: the pid is still the helper's */
+	}
+}
+
+/* The manager has exited: end its log-rotate and reap it now, so that no
+ * process of the user is left once the manager is reported stopped. */
+static void log_rotate_stop(struct manager *mgr)
+{
+	if (mgr->log_rotate_pidfd < 0)
+		return;
+	int flags = WEXITED;
+	if (pidfd_send_signal(mgr->log_rotate_pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
+		log_err("pidfd_send_signal to log-rotate: %s", strerror(errno));
+		flags |= WNOHANG; /* not killed: never wait for it */
+	}
+	/* SIGKILLed (or exited already): this wait is short; ECHILD when the
+	 * reaper took it first. */
+	siginfo_t si;
+	while (waitid(P_PIDFD, (id_t)mgr->log_rotate_pidfd, &si, flags) < 0 && errno == EINTR)
+		;
+	close(mgr->log_rotate_pidfd);
+	mgr->log_rotate_pidfd = -1;
+}
+
+/* The size of the manager log in our runtime dir of u (0: none). Not followed. */
+static off_t manager_log_size_now(const struct user *u)
+{
+	char path[PROTO_PATH_SIZE + 32];
+	struct stat st;
+	if (!u->rundir_managed || !u->rundir[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/" MANAGER_LOG, u->rundir);
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+}
+
 /* The start failed before anything ran: no restart will fix a bad plan. */
 static void manager_fail_now(struct user *u, const char *why)
 {
@@ -450,6 +512,8 @@ static void manager_spawn(struct user *u)
 	/* Leftovers of an earlier run (a crashed manager's children) must not
 	 * meet the new manager. */
 	usergroup_kill(u->uid, 0);
+	/* What the log holds now is of earlier attempts: never copied again. */
+	mgr->log_start = manager_log_size_now(u);
 	int cgroup_fd = usergroup_prepare(u->uid);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
 	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, use_pam, err, sizeof(err));
@@ -461,6 +525,8 @@ static void manager_spawn(struct user *u)
 			log_err("readiness waiter of %s: %s", u->name, err);
 		}
 	}
+	if (pid > 0)
+		log_rotate_spawn(u, env, cgroup_fd);
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
 	free(env);
@@ -690,9 +756,12 @@ static void describe_status(int status, char *out, size_t len)
  * The last ten lines the user's manager wrote to its log, into the daemon's log,
  * when it failed: the reason (a service that could not start) is there. The
  * file is the user's: read without following links, only a regular file,
- * only its tail, with anything unprintable replaced.
+ * only its tail, with anything unprintable replaced. Only lines written since
+ * this spawn and not copied yet (from mgr->log_start; from the start of the
+ * file if it was rotated meanwhile): a restarted manager's copy never repeats
+ * the lines of earlier attempts.
  */
-static void log_manager_tail(const struct user *u)
+static void log_manager_tail(struct user *u)
 {
 	if (!u->rundir_managed || !u->rundir[0])
 		return;
@@ -704,9 +773,15 @@ static void log_manager_tail(const struct user *u)
 	struct stat st;
 	char buf[4096];
 	ssize_t n = -1;
+	off_t start = u->mgr.log_start, off = 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		off_t off = st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0;
+		if (st.st_size < start) /* rotated (truncated) since: all of it is new */
+			start = 0;
+		off = st.st_size - start > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1
+								   : start;
 		n = pread(fd, buf, sizeof(buf) - 1, off);
+		if (n > 0)
+			u->mgr.log_start = off + n;
 	}
 	close(fd);
 	if (n <= 0)
@@ -721,7 +796,7 @@ static void log_manager_tail(const struct user *u)
 	char *lines[TAIL_LINES] = {0};
 	unsigned count = 0;
 	char *p = buf;
-	if (st.st_size > (off_t)sizeof(buf) - 1 && (p = strchr(buf, '\n')))
+	if (off > start && (p = strchr(buf, '\n')))
 		p++;
 	for (char *line = strtok(p ? p : buf, "\n"); line; line = strtok(NULL, "\n"))
 		lines[count++ % TAIL_LINES] = line;
@@ -766,6 +841,7 @@ static void manager_exited(struct user *u, int status)
 	}
 	pid_t root = mgr->proc.pid;
 	mgr->proc.pid = 0;
+	log_rotate_stop(mgr);
 	if (mgr->waiter.pid) {
 		kill(mgr->waiter.pid, SIGKILL);
 		child_forget(&mgr->waiter); /* reaped as an orphan */

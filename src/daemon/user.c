@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -269,6 +270,21 @@ static void session_pid_exited(int fd, uint32_t events, void *data)
 	session_close(s, "login process exited");
 }
 
+/* rundir_size in MiB: N% of RAM as tmpfs's size=N% would compute it. */
+static unsigned rundir_size_mib(const struct config *cfg)
+{
+	struct sysinfo si;
+	if (!cfg->rundir_size_percent)
+		return cfg->rundir_size;
+	if (sysinfo(&si) < 0) {
+		log_err("sysinfo: %s: rundir_size = %u%% taken as 1 MiB", strerror(errno),
+			cfg->rundir_size_percent);
+		return 1;
+	}
+	uint64_t mib = (uint64_t)si.totalram * si.mem_unit / 100 * cfg->rundir_size_percent >> 20;
+	return mib ? (unsigned)mib : 1;
+}
+
 /* Create the user's managed runtime dir if it has none yet. */
 static int user_make_rundir(struct user *u, char *err, size_t errlen)
 {
@@ -280,7 +296,7 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 		snprintf(err, errlen, "rundir_path '%s' does not expand to a path", cfg->rundir_path);
 		return -1;
 	}
-	if (rundir_create(path, u->uid, u->gid, cfg->rundir_size, err, errlen) < 0)
+	if (rundir_create(path, u->uid, u->gid, rundir_size_mib(cfg), err, errlen) < 0)
 		return -1;
 	proto_strlcpy(u->rundir, path, sizeof(u->rundir));
 	u->rundir_managed = true;

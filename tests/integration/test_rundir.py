@@ -663,3 +663,31 @@ def test_managed_and_preset_logins_of_one_user(world):
     assert b.end() == 0
     wait_gone(world, rundir)
     assert snapshot(world, PRESET) == before
+
+
+# ---- rundir_size: a tmpfs of the user's own ------------------------------------------
+
+def rundir_mounts(world, path):
+    """(fstype, super options, mount options) of each mount at path, from
+    the sandbox's mountinfo."""
+    out = []
+    for line in world.read_file("/proc/1/mountinfo").splitlines():
+        f = line.split()
+        sep = f.index("-")
+        if f[4] == path:
+            out.append((f[sep + 1], set(f[sep + 3].split(",")), set(f[5].split(","))))
+    return out
+
+
+def test_rundir_size_percent_of_ram(world):
+    """rundir_size = N%: N% of the RAM, as tmpfs's own size=N% would be."""
+    world.start_daemon({"rundir_size": "2%", "stop_delay": 0})
+    rundir = "/run/user/%d" % uid_of(world)
+    h = world.hold_su("user1")
+    (fstype, sopts, _), = rundir_mounts(world, rundir)
+    size_kib = [int(o[5:-1]) for o in sopts if o.startswith("size=") and o.endswith("k")]
+    mem_kib = int(world.read_file("/proc/meminfo").split("MemTotal:")[1].split()[0])
+    assert fstype == "tmpfs" and len(size_kib) == 1, sopts
+    assert abs(size_kib[0] - mem_kib * 2 / 100) <= 1024, (size_kib, mem_kib)
+    assert h.end() == 0
+    wait_gone(world, rundir)

@@ -698,6 +698,8 @@ void manager_adopt(struct user *u, struct manager_record *rec)
 	mgr->proc.pid = rec->pid;
 	mgr->proc_start = rec->start;
 	mgr->started_ms = monotonic_ms();
+	/* The earlier daemon may have copied what the log holds: never again. */
+	mgr->log_start = manager_log_size_now(u);
 	nmanagers++;
 	log_info("adopted the manager of %s: pid %d%s", u->name, (int)rec->pid,
 		child ? "" : " (watched by pidfd)");

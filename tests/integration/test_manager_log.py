@@ -123,3 +123,35 @@ def test_failed_manager_lines_are_copied_once(world):
     want = ["attempt %d %s line" % (n, w) for n in (1, 2, 3) for w in ("first", "last")]
     assert attempts == want, copied
     assert h.end() == 0
+
+
+# Writes a line, reports ready, and on SIGUSR1 writes another and fails.
+FAIL_ON_USR1 = """#!/bin/sh
+echo "written before the daemon restarted"
+trap 'echo "written after the daemon restarted"; exit 3' USR1
+echo ready > "$DINIT_USERSERVD_READY"
+while :; do
+    sleep 100000 &
+    wait $!
+done
+"""
+
+
+def test_adopted_manager_lines_are_not_copied_again(world):
+    """After a daemon kill -9 and restart, the adopted manager's failure
+    copies only what it wrote since the adoption: what the log held before
+    may have been copied by the earlier daemon already."""
+    prog = backend(world, "fail-on-usr1", FAIL_ON_USR1)
+    cfg = {"backend": prog, "login_timeout": 20, "stop_delay": 0, "restart_limit": 1}
+    d = world.start_daemon(cfg)
+    h = world.hold_su("user1")
+    pid = world.ctl_json("status", "user1")["manager_pid"]
+    assert d.kill() == -9
+    d2 = world.start_daemon(cfg)
+    d2.wait_log(r"adopted the manager of user1: pid %d" % pid)
+    world.run(["kill", "-USR1", str(pid)], check=True)
+    d2.wait_log(r"the manager of user1 .*giving up", timeout=15)
+    copied = [line for line in d2.log_lines() if "user1's manager wrote:" in line]
+    assert [line.split("wrote: ", 1)[1] for line in copied] == \
+        ["written after the daemon restarted"], copied
+    assert h.end() == 0

@@ -44,6 +44,8 @@ enum config_kind {
 	KIND_NUMBER,  /* unsigned in [min, max] */
 	KIND_MIB,     /* unsigned in [min, max] MiB */
 	KIND_MEMORY,  /* bytes with an optional K/M/G/T suffix, or N% of RAM */
+	KIND_MIB_OR_PERCENT, /* rundir_size: as KIND_MIB, or N% (1-100) into rundir_size_percent */
+	KIND_BYTES,   /* unsigned in [min, max] bytes, with an optional K, M or G suffix */
 	KIND_DIRS,
 	KIND_ENV,
 };
@@ -74,7 +76,8 @@ static const struct config_key config_keys[] = {
 	KEY(linger, KIND_LINGER),
 	KEY(debug, KIND_BOOL),
 	KEY(syslog, KIND_BOOL),
-	NUM(rundir_size, KIND_MIB, 0, 1048576),
+	NUM(rundir_size, KIND_MIB_OR_PERCENT, 0, 1048576),
+	NUM(manager_log_size, KIND_BYTES, 0, 1073741824),
 	NUM(restart_limit, KIND_NUMBER, 1, 1000),
 	NUM(restart_window, KIND_SECONDS, 1, CONFIG_SECONDS_MAX),
 	NUM(max_connections, KIND_NUMBER, 1, 65536),
@@ -121,6 +124,8 @@ void config_defaults(struct config *cfg)
 	cfg->debug = false;
 	cfg->syslog = false;
 	cfg->rundir_size = 0;
+	cfg->rundir_size_percent = 0;
+	cfg->manager_log_size = 1u << 20;
 	cfg->restart_limit = 5;
 	cfg->restart_window = 60;
 	cfg->max_connections = 256;
@@ -256,6 +261,32 @@ static bool parse_memory(const char *s, unsigned long long *bytes, unsigned *per
 	}
 	*bytes = v << shift;
 	*percent = 0;
+	return true;
+}
+
+/* N, NK, NM or NG (binary multiples) within [min, max]. */
+static bool parse_bytes(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char num[32];
+	size_t n = strspn(s, "0123456789");
+	uint64_t mult = 1;
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	switch (s[n]) {
+	case '\0': break;
+	case 'K': case 'k': mult = 1ull << 10; break;
+	case 'M': case 'm': mult = 1ull << 20; break;
+	case 'G': case 'g': mult = 1ull << 30; break;
+	default: return false;
+	}
+	if (s[n] && s[n + 1])
+		return false;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	unsigned v;
+	if (!parse_unsigned(num, 0, max, &v) || (uint64_t)v * mult > max || v * mult < min)
+		return false;
+	*out = (unsigned)(v * mult);
 	return true;
 }
 
@@ -414,6 +445,38 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 			*(enum config_linger *)field = b ? CONFIG_LINGER_YES : CONFIG_LINGER_NO;
 		else
 			return bad_value(p, key, value, "expected yes, no or maybe");
+		return 0;
+	case KIND_MIB_OR_PERCENT: {
+		size_t len = strlen(value);
+		unsigned *percent = &c->rundir_size_percent;
+		if (len > 1 && value[len - 1] == '%') {
+			char num[16];
+			if (len - 1 >= sizeof(num))
+				return bad_value(p, key, value, "expected a percentage from 1% to 100%");
+			memcpy(num, value, len - 1);
+			num[len - 1] = '\0';
+			if (!parse_unsigned(num, 1, 100, &n))
+				return bad_value(p, key, value, "expected a percentage from 1% to 100%");
+			*(unsigned *)field = 0;
+			*percent = n;
+			return 0;
+		}
+		if (!parse_unsigned(value, key->min, key->max, &n)) {
+			snprintf(range, sizeof(range), "expected a number of MiB from %u to %u, or N%%",
+				key->min, key->max);
+			return bad_value(p, key, value, range);
+		}
+		*(unsigned *)field = n;
+		*percent = 0;
+		return 0;
+	}
+	case KIND_BYTES:
+		if (!parse_bytes(value, key->min, key->max, &n)) {
+			snprintf(range, sizeof(range), "expected a number of bytes from %u to %u "
+				"(K, M, G: binary multiples)", key->min, key->max);
+			return bad_value(p, key, value, range);
+		}
+		*(unsigned *)field = n;
 		return 0;
 	case KIND_SECONDS:
 	case KIND_NUMBER:
@@ -582,6 +645,7 @@ void config_dump(const struct config *cfg, FILE *out)
 		case KIND_SECONDS:
 		case KIND_NUMBER:
 		case KIND_MIB:
+		case KIND_BYTES:
 			fprintf(out, "%s = %u\n", key->name, *(const unsigned *)field);
 			break;
 		case KIND_MEMORY: {
@@ -602,6 +666,12 @@ void config_dump(const struct config *cfg, FILE *out)
 				fprintf(out, "%s = %llu\n", key->name, v);
 			break;
 		}
+		case KIND_MIB_OR_PERCENT:
+			if (cfg->rundir_size_percent)
+				fprintf(out, "%s = %u%%\n", key->name, cfg->rundir_size_percent);
+			else
+				fprintf(out, "%s = %u\n", key->name, *(const unsigned *)field);
+			break;
 		case KIND_DIRS:
 			if (cfg->n_dinit_service_dirs == 0) {
 				fprintf(out, "# %s: none\n", key->name);

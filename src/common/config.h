@@ -40,6 +40,8 @@ struct config {
 	/* Beyond the core table. */
 	bool syslog;                 /* no: also log to syslog (daemon facility) */
 	unsigned rundir_size;        /* 0: off; else MiB of a per-user tmpfs rundir */
+	unsigned rundir_size_percent; /* rundir_size = N%: N% of RAM (rundir_size is then 0) */
+	unsigned manager_log_size;   /* 1 MiB: bytes of a manager log before it is rotated; 0: no cap */
 	unsigned restart_limit;      /* 5 failures within restart_window → failed */
 	unsigned restart_window;     /* 60 s */
 	unsigned max_connections;    /* 256 clients at once */

@@ -107,6 +107,11 @@ static const char *libexec_dir(void)
 	return d && d[0] == '/' ? d : DUS_LIBEXECDIR;
 }
 
+const char *backend_libexec_dir(void)
+{
+	return libexec_dir();
+}
+
 static bool is_custom_path(const char *name)
 {
 	return name[0] == '/';

@@ -55,6 +55,9 @@ struct backend_plan {
 	size_t used;
 };
 
+/* Where the helpers run as the user are (DUS_LIBEXECDIR or its override). */
+const char *backend_libexec_dir(void);
+
 /*
  * Fill *plan for starting user's manager with cfg->backend. Returns 0, or -1
  * with a message in err (the user's login then gets that message).

@@ -26,6 +26,8 @@
 #define WAIT_GRACE_MS 5000            /* beyond login_timeout for a waiting login */
 #define OUTQ_MAX_BYTES (8u << 20)     /* a client that reads nothing is dropped */
 #define ROOT_CONNECTIONS_MAX 4096     /* root is exempt from max_connections, not unbounded */
+#define REFUSED_LOG_BURST 5           /* refused requests logged per uid and window */
+#define REFUSED_LOG_WINDOW_MS 10000   /* then one "suppressed N" line at the window's end */
 
 struct packet {
 	struct packet *next;
@@ -55,12 +57,21 @@ struct uid_count {
 	unsigned count;
 };
 
+/* Refused requests of one uid in the current window: what was logged of them. */
+struct refusal_log {
+	struct hmap_node node;
+	uid_t uid;
+	unsigned logged, suppressed;
+	struct timer window;
+};
+
 static int listen_fd = -1;
 static struct poller_fd *listen_src;
 static int reserve_fd = -1; /* given up to accept-and-drop when fds run out */
 static struct client *clients;
 static unsigned nclients_user, nclients_root;
 static struct hmap uid_counts;
+static struct hmap refusal_logs; /* struct refusal_log by uid */
 static char bound_path[PROTO_PATH_SIZE];
 static bool reexec_pending;          /* asked for; main.c carries it out */
 static struct client *reexec_client; /* who asked, answered by the outcome */
@@ -196,12 +207,66 @@ static int send_end(struct client *c)
 	return client_send(c, &m);
 }
 
+static void refusal_window_end(struct timer *t, void *data)
+{
+	struct refusal_log *r = data;
+	if (r->suppressed)
+		log_warn("uid %u: suppressed %u more refused request%s (at most %u logged per %u s)",
+			(unsigned)r->uid, r->suppressed, r->suppressed == 1 ? "" : "s",
+			REFUSED_LOG_BURST, REFUSED_LOG_WINDOW_MS / 1000);
+	hmap_remove(&refusal_logs, &r->node);
+	free(r);
+}
+
+/* Whether a refused request of uid may be logged: a few per window, then
+ * they are counted, and the count is logged at the window's end. */
+static bool refusal_log_allowed(uid_t uid)
+{
+	struct hmap_node *n = hmap_find(&refusal_logs, uid);
+	struct refusal_log *r = n ? container_of(n, struct refusal_log, node) : NULL;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r || hmap_insert(&refusal_logs, &r->node, uid) < 0) {
+			free(r);
+			return false; /* out of memory: not logged */
+		}
+		r->uid = uid;
+		timer_init(&r->window, refusal_window_end, r);
+		if (timer_arm(&r->window, REFUSED_LOG_WINDOW_MS) < 0) {
+			hmap_remove(&refusal_logs, &r->node);
+			free(r);
+			return false;
+		}
+	}
+	if (r->logged < REFUSED_LOG_BURST) {
+		r->logged++;
+		return true;
+	}
+	r->suppressed++;
+	return false;
+}
+
+/*
+ * Refuse a request of an unprivileged client: EPERM, and the connection is
+ * dropped once the answer has left (no second try on it). The warning says
+ * what was tried (at most 64 bytes of the client's text), rate-limited per
+ * uid, so that no user can flood the daemon's log.
+ */
+static int client_refuse(struct client *c, const char *what, const char *message)
+{
+	if (refusal_log_allowed(c->uid))
+		log_warn("uid %u (pid %d) tried to %.100s: refused", (unsigned)c->uid, (int)c->pid,
+			what);
+	c->closing = true;
+	return client_send_result(c, EPERM, message);
+}
+
 static int handle_open(struct client *c, const struct proto_open_session *req)
 {
 	if (c->uid != 0) {
-		log_warn("uid %u (pid %d) tried to open a session for '%s': refused",
-			(unsigned)c->uid, (int)c->pid, req->user);
-		return client_send_result(c, EPERM, "permission denied: only root may open sessions");
+		char what[128];
+		snprintf(what, sizeof(what), "open a session for '%.64s'", req->user);
+		return client_refuse(c, what, "permission denied: only root may open sessions");
 	}
 	if (c->waiting)
 		return client_send_result(c, EBUSY, "this connection already waits for a session");
@@ -247,7 +312,8 @@ static int handle_open(struct client *c, const struct proto_open_session *req)
 static int handle_close(struct client *c, const struct proto_close_session *req)
 {
 	if (c->uid != 0)
-		return client_send_result(c, EPERM, "permission denied: only root may close sessions");
+		return client_refuse(c, "close a session",
+			"permission denied: only root may close sessions");
 	struct session *s = session_find(req->session_id);
 	if (!s)
 		return client_send_result(c, ENOENT, "no such session");
@@ -276,7 +342,8 @@ static int handle_status(struct client *c, const struct proto_status *req)
 static int handle_control(struct client *c, const struct proto_control *req)
 {
 	if (c->uid != 0)
-		return client_send_result(c, EPERM, "permission denied: changing state needs root");
+		return client_refuse(c, "change state (control request)",
+			"permission denied: changing state needs root");
 	char err[PROTO_TEXT_SIZE] = "";
 	int code = 0;
 	switch (req->op) {
@@ -632,6 +699,16 @@ void server_finish(void)
 		n = next;
 	}
 	hmap_free(&uid_counts);
+	n = hmap_first(&refusal_logs, &i);
+	while (n) {
+		struct hmap_node *next = hmap_next(&refusal_logs, n, &i);
+		struct refusal_log *r = container_of(n, struct refusal_log, node);
+		timer_disarm(&r->window);
+		hmap_remove(&refusal_logs, n);
+		free(r);
+		n = next;
+	}
+	hmap_free(&refusal_logs);
 }
 
 void server_release_waiter(struct session *s, bool ok, const char *message)

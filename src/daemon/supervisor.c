@@ -113,7 +113,7 @@ void manager_init(struct manager *mgr, struct user *user)
 	memset(mgr, 0, sizeof(*mgr));
 	mgr->state = MANAGER_STOPPED;
 	mgr->since = time(NULL);
-	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = -1;
+	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = mgr->log_rotate_pidfd = -1;
 	mgr->proc.user = mgr->waiter.user = user;
 	mgr->waiter.waiter = true;
 	timer_init(&mgr->timer, manager_timer, user);
@@ -137,6 +137,26 @@ static void child_forget(struct child *c)
 		hmap_remove(&children, &c->node);
 		c->pid = 0;
 	}
+}
+
+/*
+ * Signal the supervised process (the manager, or its keeper) through its
+ * pidfd, never by a pid that may have been reused. Without a pidfd
+ * (pidfd_open failed at the spawn) only our own child is signalled by pid:
+ * it cannot be reused before we reap it.
+ */
+static void manager_signal(struct manager *mgr, int sig)
+{
+	int r;
+	if (mgr->pidfd >= 0)
+		r = pidfd_send_signal(mgr->pidfd, sig, NULL, 0);
+	else if (mgr->proc.pid && hmap_find(&children, (uint64_t)mgr->proc.pid))
+		r = kill(mgr->proc.pid, sig);
+	else
+		return;
+	if (r < 0 && errno != ESRCH)
+		log_err("signal %d to the manager's pid %d: %s", sig, (int)mgr->proc.pid,
+			strerror(errno));
 }
 
 static void manager_became_ready(struct user *u)
@@ -671,6 +691,69 @@ static int ready_fifo_open(struct user *u, const char *path, char *err, size_t e
 	return 0;
 }
 
+/*
+ * Beside a manager that logs into our runtime dir: log-rotate, as the user,
+ * keeps that log under manager_log_size. Started after the manager, so the
+ * manager's start does not wait for it. It is ended (log_rotate_stop) when
+ * the manager has exited; if it exits on its own (the log went), the reaper
+ * takes it as an orphan. A failure costs the cap, not the manager.
+ */
+static void log_rotate_spawn(struct user *u, const struct spawn_env *env, int cgroup_fd,
+	bool fresh)
+{
+	unsigned cap = daemon_config()->manager_log_size;
+	if (!cap || !u->rundir_managed || !u->rundir[0])
+		return;
+	char prog[PROTO_PATH_SIZE], log[PROTO_PATH_SIZE + 32], size[16], err[PROTO_TEXT_SIZE];
+	snprintf(prog, sizeof(prog), "%s/log-rotate", backend_libexec_dir());
+	snprintf(log, sizeof(log), "%s/" MANAGER_LOG, u->rundir);
+	snprintf(size, sizeof(size), "%u", cap);
+	char *argv[] = {prog, log, size, NULL};
+	pid_t pid = spawn_as_user(u, argv, env, cgroup_fd, fresh, false, err, sizeof(err));
+	if (pid < 0) {
+		log_warn("the log of %s's manager is not capped: %s", u->name, err);
+		return;
+	}
+	/* Our child, not reaped yet: the pidfd is certainly the helper's. */
+	u->mgr.log_rotate_pidfd = (int)pidfd_open(pid, 0);
+	if (u->mgr.log_rotate_pidfd < 0) {
+		log_warn("the log of %s's manager is not capped: pidfd_open: %s", u->name,
+			strerror(errno));
+		kill(pid, SIGKILL); /* unreaped: the pid is still the helper's */
+	}
+}
+
+/* The manager has exited: end its log-rotate and reap it now, so that no
+ * process of the user is left once the manager is reported stopped. */
+static void log_rotate_stop(struct manager *mgr)
+{
+	if (mgr->log_rotate_pidfd < 0)
+		return;
+	int flags = WEXITED;
+	if (pidfd_send_signal(mgr->log_rotate_pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
+		log_err("pidfd_send_signal to log-rotate: %s", strerror(errno));
+		flags |= WNOHANG; /* not killed: never wait for it */
+	}
+	/* SIGKILLed (or exited already): this wait is short; ECHILD when the
+	 * reaper took it first. */
+	siginfo_t si;
+	while (waitid(P_PIDFD, (id_t)mgr->log_rotate_pidfd, &si, flags) < 0 && errno == EINTR)
+		;
+	close(mgr->log_rotate_pidfd);
+	mgr->log_rotate_pidfd = -1;
+}
+
+/* The size of the manager log in our runtime dir of u (0: none). Not followed. */
+static off_t manager_log_size_now(const struct user *u)
+{
+	char path[PROTO_PATH_SIZE + 32];
+	struct stat st;
+	if (!u->rundir_managed || !u->rundir[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/" MANAGER_LOG, u->rundir);
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+}
+
 /* The start failed before anything ran: no restart will fix a bad plan. */
 static void manager_fail_now(struct user *u, const char *why)
 {
@@ -739,6 +822,8 @@ static void manager_spawn(struct user *u)
 	usergroup_clear(u->uid);
 	bool fresh;
 	int cgroup_fd = usergroup_dir_fd(u->uid, &fresh);
+	/* What the log holds now is of earlier attempts: never copied again. */
+	mgr->log_start = manager_log_size_now(u);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
 	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, fresh, use_pam, err,
 		sizeof(err));
@@ -751,6 +836,8 @@ static void manager_spawn(struct user *u)
 			log_err("readiness waiter of %s: %s", u->name, err);
 		}
 	}
+	if (pid > 0)
+		log_rotate_spawn(u, env, cgroup_fd, fresh);
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
 	free(env);
@@ -765,6 +852,11 @@ static void manager_spawn(struct user *u)
 	mgr->keeper = use_pam;
 	mgr->killing = false;
 	hmap_insert(&children, &mgr->proc.node, (uint64_t)pid);
+	/* Our child, not reaped yet: this pidfd is certainly the manager's. */
+	mgr->pidfd = (int)pidfd_open(pid, 0);
+	if (mgr->pidfd < 0)
+		log_warn("pidfd_open of the manager of %s (pid %d): %s", u->name, (int)pid,
+			strerror(errno));
 	nmanagers++;
 	if (wpid > 0) {
 		mgr->waiter.pid = wpid;
@@ -857,17 +949,6 @@ static void manager_timer(struct timer *t, void *data)
 	}
 }
 
-/* Signal the supervised process (the manager, or its keeper). */
-static void manager_signal(struct manager *mgr, int sig)
-{
-	if (!mgr->proc.pid)
-		return;
-	int r = mgr->pidfd >= 0 ? pidfd_send_signal(mgr->pidfd, sig, NULL, 0)
-				: kill(mgr->proc.pid, sig);
-	if (r < 0 && errno != ESRCH)
-		log_err("cannot signal the manager's pid %d: %s", (int)mgr->proc.pid, strerror(errno));
-}
-
 static void adopted_exited(int fd, uint32_t events, void *data)
 {
 	manager_exited(data, -1);
@@ -880,29 +961,61 @@ static bool is_child(pid_t pid)
 	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
+/* The real uid of pid, from /proc/PID/status. -1 if it cannot be read. */
+static int proc_uid(pid_t pid, uid_t *uid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strstr(buf, "\nUid:");
+	unsigned long v;
+	if (!p || sscanf(p + 5, "%lu", &v) != 1)
+		return -1;
+	*uid = (uid_t)v;
+	return 0;
+}
+
 void manager_adopt(struct user *u, struct manager_record *rec)
 {
 	struct manager *mgr = &u->mgr;
 	snprintf(mgr->backend, sizeof(mgr->backend), "%s", rec->backend);
 	mgr->stop_signal = rec->stop_signal > 0 && rec->stop_signal < NSIG ? rec->stop_signal
 									   : SIGTERM;
-	if (!proc_is(rec->pid, rec->start)) {
-		log_info("the manager of %s (pid %d) is gone", u->name, (int)rec->pid);
+	/* The pidfd first, then the checks: once they pass, the pidfd is the
+	 * recorded process (a pid reused before the open fails the start time),
+	 * and every later signal goes through it, never through the pid. */
+	int pidfd = rec->pid > 0 ? (int)pidfd_open(rec->pid, 0) : -1;
+	uid_t uid = (uid_t)-1;
+	uid_t want = rec->keeper ? 0 : u->uid; /* a keeper runs as root */
+	if (pidfd < 0 || !proc_is(rec->pid, rec->start) || proc_uid(rec->pid, &uid) < 0 ||
+		uid != want) {
+		if (pidfd < 0 && errno != ESRCH)
+			log_err("pidfd_open of the manager of %s (pid %d): %s", u->name,
+				(int)rec->pid, strerror(errno));
+		log_info("the manager of %s (pid %d) is gone%s", u->name, (int)rec->pid,
+			uid != (uid_t)-1 && uid != want ? " (the pid runs as another user)" : "");
+		if (pidfd >= 0)
+			close(pidfd);
 		return;
 	}
+	mgr->pidfd = pidfd;
 	bool child = is_child(rec->pid);
 	mgr->keeper = rec->keeper;
 	if (child) { /* after a reexec: still ours, reaped on SIGCHLD */
 		hmap_insert(&children, &mgr->proc.node, (uint64_t)rec->pid);
 	} else {
-		mgr->pidfd = (int)pidfd_open(rec->pid, 0);
-		if (mgr->pidfd >= 0)
-			mgr->pidfd_src = poller_add_fd(mgr->pidfd, EPOLLIN, adopted_exited, u);
+		mgr->pidfd_src = poller_add_fd(mgr->pidfd, EPOLLIN, adopted_exited, u);
 		if (!mgr->pidfd_src) {
 			log_err("cannot watch the manager of %s (pid %d): %s", u->name,
 				(int)rec->pid, strerror(errno));
-			if (mgr->pidfd >= 0)
-				close(mgr->pidfd);
+			close(mgr->pidfd);
 			mgr->pidfd = -1;
 			return;
 		}
@@ -911,6 +1024,8 @@ void manager_adopt(struct user *u, struct manager_record *rec)
 	mgr->proc.pid = rec->pid;
 	mgr->proc_start = rec->start;
 	mgr->started_ms = monotonic_ms();
+	/* The earlier daemon may have copied what the log holds: never again. */
+	mgr->log_start = manager_log_size_now(u);
 	nmanagers++;
 	log_info("adopted the manager of %s: pid %d%s%s", u->name, (int)rec->pid,
 		rec->keeper ? " (its PAM session's keeper)" : "", child ? "" : " (watched by pidfd)");
@@ -969,9 +1084,12 @@ static void describe_status(int status, char *out, size_t len)
  * The last ten lines the user's manager wrote to its log, into the daemon's log,
  * when it failed: the reason (a service that could not start) is there. The
  * file is the user's: read without following links, only a regular file,
- * only its tail, with anything unprintable replaced.
+ * only its tail, with anything unprintable replaced. Only lines written since
+ * this spawn and not copied yet (from mgr->log_start; from the start of the
+ * file if it was rotated meanwhile): a restarted manager's copy never repeats
+ * the lines of earlier attempts.
  */
-static void log_manager_tail(const struct user *u)
+static void log_manager_tail(struct user *u)
 {
 	if (!u->rundir_managed || !u->rundir[0])
 		return;
@@ -983,9 +1101,15 @@ static void log_manager_tail(const struct user *u)
 	struct stat st;
 	char buf[4096];
 	ssize_t n = -1;
+	off_t start = u->mgr.log_start, off = 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		off_t off = st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0;
+		if (st.st_size < start) /* rotated (truncated) since: all of it is new */
+			start = 0;
+		off = st.st_size - start > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1
+								   : start;
 		n = pread(fd, buf, sizeof(buf) - 1, off);
+		if (n > 0)
+			u->mgr.log_start = off + n;
 	}
 	close(fd);
 	if (n <= 0)
@@ -1000,7 +1124,7 @@ static void log_manager_tail(const struct user *u)
 	char *lines[TAIL_LINES] = {0};
 	unsigned count = 0;
 	char *p = buf;
-	if (st.st_size > (off_t)sizeof(buf) - 1 && (p = strchr(buf, '\n')))
+	if (off > start && (p = strchr(buf, '\n')))
 		p++;
 	for (char *line = strtok(p ? p : buf, "\n"); line; line = strtok(NULL, "\n"))
 		lines[count++ % TAIL_LINES] = line;
@@ -1046,6 +1170,7 @@ static void manager_exited(struct user *u, int status)
 	}
 	pid_t root = mgr->proc.pid;
 	mgr->proc.pid = 0;
+	log_rotate_stop(mgr);
 	if (mgr->waiter.pid) {
 		kill(mgr->waiter.pid, SIGKILL);
 		child_forget(&mgr->waiter); /* reaped as an orphan */

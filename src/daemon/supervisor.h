@@ -45,8 +45,8 @@ struct manager {
 	enum manager_state state;
 	struct child proc;        /* manager process; pid 0 when none */
 	uint64_t proc_start;      /* its start time (pid reuse check) */
-	int pidfd;                /* adopted manager that is not our child, else -1 */
-	struct poller_fd *pidfd_src;
+	int pidfd;                /* the manager's pidfd (every signal goes through it), else -1 */
+	struct poller_fd *pidfd_src; /* watching it: an adopted manager that is not our child */
 	struct child waiter;      /* readiness waiter process; pid 0 when none */
 	uint64_t waiter_start;
 	int ready_fd;             /* FIFO read end while STARTING, else -1 */
@@ -60,6 +60,8 @@ struct manager {
 	time_t since;             /* wall clock of the last state change */
 	uint64_t started_ms;      /* monotonic time of the last spawn */
 	uint64_t window_start_ms; /* start of the current failure window */
+	off_t log_start;          /* manager log offset past what was copied or came before this spawn */
+	int log_rotate_pidfd;     /* the log-rotate helper beside the manager, else -1 */
 	unsigned window_failures;
 	unsigned restarts;        /* total restarts, for status */
 	unsigned backoff_ms;

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -188,6 +189,46 @@ static void user_sessions_gone(struct user *u)
 	timer_arm(&u->stop_delay, (uint64_t)delay * 1000);
 }
 
+/* Give u the name it has now (its node in users_by_name follows). */
+static void user_rename(struct user *u, const char *name)
+{
+	if (!strcmp(u->name, name))
+		return;
+	log_info("uid %u is now called %s (was %s)", (unsigned)u->uid, name, u->name);
+	hmap_remove(&users_by_name, &u->name_node);
+	proto_strlcpy(u->name, name, sizeof(u->name));
+	hmap_insert(&users_by_name, &u->name_node, name_hash(u->name)); /* cannot fail: no growth */
+}
+
+/*
+ * A first login (no session of the user is open) re-resolves the account:
+ * the object is the uid's, and a name, home or shell changed since it was
+ * made (usermod) is taken now. A known object that still holds the name
+ * under another uid (the account was renamed, and the name given to a new
+ * one) is re-resolved by its uid, so that it never answers for the name.
+ */
+static void user_refresh(struct user *u, const struct passwd *pw, struct user *stale)
+{
+	if (stale && stale != u) {
+		struct passwd pwbuf, *cur = NULL;
+		char buf[4096];
+		char name[PROTO_NAME_SIZE];
+		getpwuid_r(stale->uid, &pwbuf, buf, sizeof(buf), &cur);
+		if (cur)
+			proto_strlcpy(name, cur->pw_name, sizeof(name));
+		else /* the account is gone: known by its uid only */
+			snprintf(name, sizeof(name), "%u", (unsigned)stale->uid);
+		user_rename(stale, name);
+	}
+	if (!u)
+		return;
+	user_rename(u, pw->pw_name);
+	u->gid = pw->pw_gid;
+	proto_strlcpy(u->home, pw->pw_dir ? pw->pw_dir : "/", sizeof(u->home));
+	proto_strlcpy(u->shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh",
+		sizeof(u->shell));
+}
+
 static struct user *user_create(const struct passwd *pw)
 {
 	struct user *u = calloc(1, sizeof(*u));
@@ -232,6 +273,21 @@ static void session_pid_exited(int fd, uint32_t events, void *data)
 	session_close(s, "login process exited");
 }
 
+/* rundir_size in MiB: N% of RAM as tmpfs's size=N% would compute it. */
+static unsigned rundir_size_mib(const struct config *cfg)
+{
+	struct sysinfo si;
+	if (!cfg->rundir_size_percent)
+		return cfg->rundir_size;
+	if (sysinfo(&si) < 0) {
+		log_err("sysinfo: %s: rundir_size = %u%% taken as 1 MiB", strerror(errno),
+			cfg->rundir_size_percent);
+		return 1;
+	}
+	uint64_t mib = (uint64_t)si.totalram * si.mem_unit / 100 * cfg->rundir_size_percent >> 20;
+	return mib ? (unsigned)mib : 1;
+}
+
 /* Create the user's managed runtime dir if it has none yet. */
 static int user_make_rundir(struct user *u, char *err, size_t errlen)
 {
@@ -252,7 +308,7 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 		u->rundir_wait = true;
 		return 0;
 	}
-	if (rundir_create(path, u->uid, u->gid, cfg->rundir_size, err, errlen) < 0)
+	if (rundir_create(path, u->uid, u->gid, rundir_size_mib(cfg), err, errlen) < 0)
 		return -1;
 	proto_strlcpy(u->rundir, path, sizeof(u->rundir));
 	u->rundir_managed = true;
@@ -293,7 +349,10 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 	struct passwd pwbuf, *pw = NULL;
 	char buf[4096];
 	struct user *known = user_find_by_name(req->user);
-	if (known) { /* what the user object holds is what we need */
+	/* Warm: a session of the user is open, so its processes run and usermod
+	 * refuses to rename or renumber the account; else re-resolve. */
+	bool warm = known && known->nsessions;
+	if (warm) { /* what the user object holds is what we need */
 		pwbuf = (struct passwd){.pw_name = known->name, .pw_uid = known->uid,
 			.pw_gid = known->gid, .pw_dir = known->home, .pw_shell = known->shell};
 		pw = &pwbuf;
@@ -316,6 +375,8 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 		return -1;
 	}
 	struct user *u = user_find(pw->pw_uid);
+	if (!warm)
+		user_refresh(u, pw, known);
 	bool created = false;
 	if (!u) {
 		u = user_create(pw);
@@ -501,8 +562,14 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	manager_stop(u); /* may free u */
 	/* Still here: sessions or linger keep the object; start again. */
 	u = user_find(uid);
-	if (u && !u->rundir_wait)
+	if (!u)
+		return 0;
+	if (!u->rundir_wait)
 		manager_start(u);
+	/* Without sessions (restarted within stop_delay of the last logout) the
+	 * new manager goes as the old one would have: after stop_delay. */
+	if (!u->nsessions)
+		user_sessions_gone(u); /* may free u */
 	return 0;
 }
 

@@ -305,6 +305,31 @@ def test_restart_lingering_user_without_sessions(cworld):
     manager(world, "user2")
 
 
+def test_restart_user_without_sessions_stops_after_stop_delay(cworld):
+    """Issue 12 item 6: restart-user within stop_delay of the last logout
+    gives a new manager that still stops stop_delay later (it ran forever:
+    the stop-delay timer was disarmed and never armed again)."""
+    world = cworld
+    delay = 5
+    d = start(world, stop_delay=delay)
+    h = world.hold_su("user1")
+    mgr = manager(world, "user1")
+    assert h.end() == 0
+    world.wait_for(lambda: world.sessions() == [], what="no sessions")
+    r = world.ctl("restart-user", "user1")
+    assert r.returncode == 0, r.stderr
+    world.wait_for(lambda: known(world, "user1") and
+                   status(world, "user1")["manager_pid"] not in (None, mgr[0]) and
+                   status(world, "user1")["state"] == "ready", what="a new manager ready")
+    mgr2 = manager(world, "user1")
+    m = d.mark()
+    d.wait_log(r"stopping the manager of user1: last session ended", timeout=delay + 10,
+               start=m)
+    wait_unknown(world, "user1")
+    assert not alive(world, mgr2)
+    assert user_procs(world, "user1") == []
+
+
 @pytest.mark.parametrize("cmd", ["stop-user", "restart-user", "status"])
 def test_unknown_user(cworld, cmd):
     world = cworld

@@ -176,3 +176,99 @@ def test_no_bus_no_address(world):
     assert parse(r.stdout, "BUS") == "none"
     assert parse(r.stdout, "ADDR") == "unset"
     assert manager_environ(world).get("DBUS_SESSION_BUS_ADDRESS") == "unix:path=/run/user/%d/bus" % uid
+
+
+# ---- a runtime dir from an earlier module (issue 19, item 4; turnstile #33) --------
+
+PRESET = "/run/xdg-preset/user1"
+
+# A runit service of the user: once the bus answers, records what dbus-send
+# --session gets from inside the manager's own environment, then idles. Its
+# check makes the login wait for that record.
+PROBE_RUN = """#!/bin/sh
+exec 2>&1
+# runit has no ordering between services: wait for the bus as a client
+# service would (bounded; the readiness check fails the login otherwise).
+i=0
+while ! test -S "$XDG_RUNTIME_DIR/bus" && [ $i -lt 400 ]; do
+    i=$((i + 1))
+    sleep 0.05
+done
+{ printf "ADDR=%%s\\n" "$DBUS_SESSION_BUS_ADDRESS"; %s; } > "$HOME/probe.new" 2>&1
+mv "$HOME/probe.new" "$HOME/probe.out"
+exec sleep 100000
+""" % LIST_NAMES
+PROBE_CHECK = "#!/bin/sh\ntest -s \"$HOME/probe.out\"\n"
+
+
+def install_probe(world, backend, user="user1"):
+    """PROBE_RUN as a service of the user's manager, in each backend's format."""
+    home = world.user(user)["home"]
+    name = backend[0]
+    if name == "runit":
+        svc = home + "/.config/service/probe"
+        world.write_file(svc + "/check", PROBE_CHECK, mode=0o755, owner=user)
+    elif name == "s6":
+        svc = home + "/.config/s6/service/probe"
+    else:
+        svc = home + "/.config/dinit.d/probe.d"
+        world.write_file(home + "/.config/dinit.d/probe",
+                         "type = process\ncommand = %s/run\n" % svc, owner=user)
+        world.run(world.as_user(user, ["ln", "-s", "../probe",
+                                       home + "/.config/dinit.d/boot.d/probe"]), check=True)
+    world.write_file(svc + "/run", PROBE_RUN, mode=0o755, owner=user)
+
+
+@pytest.mark.parametrize("manage_rundir", ["auto", "no"])
+def test_dbus_with_a_preset_runtime_dir(world, backend, manage_rundir):
+    """pam_env sets XDG_RUNTIME_DIR (as elogind or pam_rundir would) before
+    the module; the bus runs as a user service there. The first login gets
+    DBUS_SESSION_BUS_ADDRESS for the preset path, dbus-send --session works
+    from the login and from a service of the manager, and /run/user is never
+    created; the same with manage_rundir = no."""
+    world.write_file("/etc/security/dus-xdg.conf", "XDG_RUNTIME_DIR DEFAULT=%s\n" % PRESET)
+    world.makedirs("/run/xdg-preset", 0o755)
+    world.makedirs(PRESET, 0o700)
+    world.run(["chown", "user1:user1", PRESET], check=True)
+    lines = world.pam_stack()
+    i = next(i for i, l in enumerate(lines) if sb.PAM_MODULE in l)
+    env_line = "session  required   pam_env.so readenv=0 conffile=/etc/security/dus-xdg.conf"
+    for s in sb.LOGIN_SERVICES:
+        world.write_pam_service(s, lines[:i] + [env_line] + lines[i:])
+    install_dbus_service(world, backend)
+    install_probe(world, backend)
+    home = world.user("user1")["home"]
+    d = world.start_daemon(config(backend, manage_rundir=manage_rundir))
+    bus = PRESET + "/bus"
+    # The first login: the manager starts, the login waits for the bus.
+    r = world.su("user1", SHOW + "; " + LIST_NAMES, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert parse(r.stdout, "XDG") == PRESET
+    assert parse(r.stdout, "ADDR") == "unix:path=" + bus
+    assert parse(r.stdout, "BUS") == "socket"
+    assert "method return" in r.stdout and '"org.freedesktop.DBus"' in r.stdout, r.stdout
+    # From inside the manager: a service of the user reached the same bus
+    # (runit's probe has a check, so the login waited for it; the others
+    # may finish just after the login).
+    world.wait_for(lambda: world.exists(home + "/probe.out"), timeout=20, what="the probe ran")
+    probe = world.read_file(home + "/probe.out")
+    assert "ADDR=unix:path=" + bus in probe, probe
+    assert "method return" in probe and '"org.freedesktop.DBus"' in probe, probe
+    assert manager_environ(world).get("XDG_RUNTIME_DIR") == PRESET
+    assert manager_environ(world).get("DBUS_SESSION_BUS_ADDRESS") == "unix:path=" + bus
+    assert world.run(["stat", "-c", "%F %U", bus], check=True).stdout.strip() == "socket user1"
+    # A second login, the manager running: the address at once.
+    h = world.hold_su("user1")
+    assert h.env.get("XDG_RUNTIME_DIR") == PRESET
+    assert h.env.get("DBUS_SESSION_BUS_ADDRESS") == "unix:path=" + bus
+    assert h.end() == 0
+    assert not world.exists("/run/user")
+    assert world.ctl_json("status", "user1")["rundir"] == PRESET
+    r = world.ctl("stop-user", "user1")
+    assert r.returncode == 0, r.stderr
+    world.wait_for(lambda: world.users() == [], timeout=15, what="user1's manager stopped")
+    assert world.run(["pgrep", "-u", "user1", "-x", "dbus-daemon"]).returncode != 0
+    # The preset dir is someone else's: left in place, never removed.
+    assert world.exists(PRESET)
+    assert not world.exists("/run/user")
+    assert d.running()

@@ -576,3 +576,79 @@ class _Stopper:
             self.proc.wait(10)
         if self.proc.stdout:
             self.proc.stdout.close()
+
+
+# Runs inside as an unprivileged user: N refused requests (the packets given
+# in hex, in turn), each on its own connection, then a second request on that
+# connection. Prints {"refused": R, "dropped": D}: R answered EPERM, D of the
+# connections closed by the daemon after that answer.
+REFUSER = r"""
+import errno, json, socket, struct, sys
+path, n = sys.argv[1], int(sys.argv[2])
+packets = [bytes.fromhex(h) for h in sys.argv[3:]]
+refused = dropped = 0
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    s.settimeout(10)
+    s.connect(path)
+    s.send(packets[i % len(packets)])
+    r = s.recv(4096)
+    if len(r) >= 8 and struct.unpack("<HHi", r[:8])[1:] == (4, errno.EPERM):
+        refused += 1
+    try:
+        s.send(packets[0])
+        if s.recv(4096) == b"":
+            dropped += 1
+    except OSError:
+        dropped += 1
+    s.close()
+print(json.dumps({"refused": refused, "dropped": dropped}))
+"""
+REFUSED_LOG_BURST = 5      # src/daemon/server.c
+REFUSED_LOG_WINDOW_S = 10
+
+
+def test_refused_request_flood_adds_a_bounded_number_of_log_lines(world):
+    """Issue 12 item 7: one warning per refused request, with up to 255 bytes
+    of the client's text, let any user write megabytes into the daemon's log.
+    Now: at most REFUSED_LOG_BURST warnings per uid and window, then one
+    "suppressed N" line; at most 64 bytes of the client's text; and the
+    connection is dropped after its first refused request."""
+    import dusproto as wire
+    n = 3000
+    d = world.start_daemon({"debug": False})
+    packets = [wire.encode(wire.OPEN_SESSION, user="A" * 255, service="x" * 100),
+               wire.encode(wire.CLOSE_SESSION, session_id=1),
+               wire.encode(wire.CONTROL, op=3, user="user2")]
+    script = sb.TEST_DIR + "/refuser.py"
+    world.write_file(script, REFUSER)
+    m = d.mark()
+    t0 = time.monotonic()
+    r = world.run(world.as_user("user1", [sb.PYTHON, script, d.socket, str(n)] +
+                                [p.hex() for p in packets]), timeout=240)
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = json.loads(r.stdout)
+    assert out == {"refused": n, "dropped": n}, out
+    flood_lines = d.log_lines()[m:]
+    windows = int(elapsed // REFUSED_LOG_WINDOW_S) + 1
+    print("%d refused requests in %.1f s: %d log lines" % (n, elapsed, len(flood_lines)))
+    assert len(flood_lines) <= windows * (REFUSED_LOG_BURST + 1), flood_lines
+    assert sum(len(line) for line in flood_lines) <= windows * (REFUSED_LOG_BURST + 1) * 200
+    assert not any("A" * 65 in line for line in flood_lines), flood_lines
+    uid = world.user("user1")["uid"]
+
+    def accounted():
+        lines = d.log_lines()[m:]
+        logged = sum(1 for line in lines if re.search(r"uid %d \(pid \d+\) tried to .*: refused"
+                                                       % uid, line))
+        suppressed = sum(int(x.group(1)) for x in (
+            re.search(r"uid %d: suppressed (\d+) more refused" % uid, line) for line in lines)
+            if x)
+        return logged + suppressed == n and (logged, suppressed)
+
+    logged, suppressed = world.wait_for(accounted, timeout=REFUSED_LOG_WINDOW_S + 10,
+                                        what="every refused request logged or counted")
+    assert logged <= windows * REFUSED_LOG_BURST
+    # The daemon still serves, and root is not refused.
+    assert d.running() and world.ctl("list-users").returncode == 0

@@ -488,6 +488,41 @@ def test_reused_pids_are_not_adopted(world):
         assert world.exists("/proc/%d" % p), "decoy %d was killed" % p
 
 
+def test_recorded_manager_of_another_user_is_not_adopted(world):
+    """Issue 12 item 8: an adopted manager is checked by pidfd, start time and
+    uid. user1's manager record is pointed at a process of user2 with that
+    process's own start time (what a pid reused within one clock tick looks
+    like): the new daemon does not adopt it, gives user1 a new manager, and
+    never signals user2's process, neither then nor at user1's stop."""
+    users = {n: add_runit_user(world, n) for n in ("user1", "user2")}
+    d1 = world.start_daemon(CONFIG)
+    h1 = world.hold_su("user1")
+    old = manager_pids(world)["user1"]
+    assert d1.kill() == -signal.SIGKILL
+    world.run(["kill", "-KILL", str(old)], check=True)
+    world.wait_for(lambda: not world.exists("/proc/%d" % old), what="the manager gone")
+    decoy = world.popen(world.as_user("user2", ["sh", "-c", "sleep 1000 & echo $!; wait"]),
+                        timeout=300, stdout=sb.subprocess.PIPE, stderr=sb.subprocess.DEVNULL)
+    world.held.append(_Killer(decoy))
+    decoy_pid = int(sb.LineReader(decoy.stdout).readline(10))
+    stat = world.read_file("/proc/%d/stat" % decoy_pid)
+    start = int(stat.rsplit(")", 1)[1].split()[19])
+    state = "/run/dinit-userservd/users/%d/state" % users["user1"]["uid"]
+    world.run(["sed", "-i", "-e", "s/^manager_pid=.*/manager_pid=%d/" % decoy_pid,
+               "-e", "s/^manager_start=.*/manager_start=%d/" % start, state], check=True)
+
+    d2 = world.start_daemon(CONFIG)
+    d2.wait_log(r"the manager of user1 \(pid %d\) is gone \(the pid runs as another user\)"
+                % decoy_pid)
+    world.wait_for(lambda: manager_pids(world).get("user1") not in (None, 0, decoy_pid),
+                   what="a new manager for user1")
+    assert world.exists("/proc/%d" % decoy_pid)
+    assert h1.end() == 0
+    wait_user_gone(world, "user1", users["user1"]["uid"])
+    assert world.exists("/proc/%d" % decoy_pid), "user2's process was signalled"
+    assert "sleep" in world.read_file("/proc/%d/cmdline" % decoy_pid)
+
+
 class _Killer:
     """Teardown: SIGKILL a background process group (Sandbox.close calls close())."""
 

@@ -663,3 +663,101 @@ def test_managed_and_preset_logins_of_one_user(world):
     assert b.end() == 0
     wait_gone(world, rundir)
     assert snapshot(world, PRESET) == before
+
+
+# ---- rundir_size: a tmpfs of the user's own (issue 19, item 5) ----------------------
+
+def rundir_mounts(world, path):
+    """(fstype, super options, mount options) of each mount at path, from
+    the sandbox's mountinfo."""
+    out = []
+    for line in world.read_file("/proc/1/mountinfo").splitlines():
+        f = line.split()
+        sep = f.index("-")
+        if f[4] == path:
+            out.append((f[sep + 1], set(f[sep + 3].split(",")), set(f[5].split(","))))
+    return out
+
+
+def test_rundir_size_tmpfs(world):
+    """rundir_size = 8: the runtime dir is a tmpfs of its own, 0700, the
+    user's uid and gid, nosuid,nodev, 8 MiB; writing past it fails with
+    ENOSPC; a second login sees the one mount; a daemon killed with -9 and
+    started again keeps it with its content; it is unmounted and removed
+    after the last logout."""
+    d = world.start_daemon({"rundir_size": 8, "stop_delay": 0})
+    u = world.user("user1")
+    rundir = "/run/user/%d" % u["uid"]
+    h = world.hold_su("user1")
+    assert h.env["XDG_RUNTIME_DIR"] == rundir
+    mounts = rundir_mounts(world, rundir)
+    assert len(mounts) == 1, mounts
+    fstype, sopts, mopts = mounts[0]
+    assert fstype == "tmpfs"
+    assert {"nosuid", "nodev"} <= mopts, mopts
+    assert {"size=8192k", "mode=700", "uid=%d" % u["uid"], "gid=%d" % u["gid"]} <= sopts, sopts
+    assert stat(world, rundir) == "directory|user1|user1|700"
+    # Writing past the size fails with ENOSPC (as the user, in their login's dir).
+    r = world.run(world.as_user("user1", [sb.PYTHON, "-c", (
+        "import errno, sys\n"
+        "f = open(sys.argv[1], 'wb')\n"
+        "try:\n"
+        "    for _ in range(16):\n"
+        "        f.write(b'x' * (1 << 20)); f.flush()\n"
+        "except OSError as e:\n"
+        "    print(errno.errorcode[e.errno]); sys.exit(0)\n"
+        "print('no error')\n"), rundir + "/big"]))
+    assert r.stdout.strip() == "ENOSPC", (r.stdout, r.stderr)
+    world.run(["rm", "-f", rundir + "/big"], check=True)
+    world.write_file(rundir + "/mine", "data\n", owner="user1")
+    # A second login: the same single mount.
+    h2 = world.hold_su("user1")
+    assert h2.env["XDG_RUNTIME_DIR"] == rundir
+    assert len(rundir_mounts(world, rundir)) == 1
+    assert h2.end() == 0
+    # kill -9 and a new daemon: the mount and its content stay, still one.
+    assert d.kill() == -9
+    d2 = world.start_daemon({"rundir_size": 8, "stop_delay": 0})
+    assert world.ctl_json("status", "user1")["rundir"] == rundir
+    assert len(rundir_mounts(world, rundir)) == 1
+    assert world.read_file(rundir + "/mine") == "data\n"
+    h3 = world.hold_su("user1")
+    assert len(rundir_mounts(world, rundir)) == 1
+    assert h3.end() == 0
+    assert h.end() == 0
+    wait_gone(world, rundir)
+    assert rundir_mounts(world, rundir) == []
+    assert d2.running()
+
+
+def test_rundir_size_tmpfs_kept_while_lingering(world):
+    d = world.start_daemon({"rundir_size": 4, "stop_delay": 0})
+    rundir = "/run/user/%d" % uid_of(world)
+    r = world.ctl("enable-linger", "user1")
+    assert r.returncode == 0, r.stderr
+    world.wait_for(lambda: len(rundir_mounts(world, rundir)) == 1, what="the tmpfs mounted")
+    r, xdg = login_env(world)
+    assert xdg == rundir
+    # The login is over; the user lingers: the mount stays.
+    world.wait_for(lambda: world.sessions() == [], what="no session")
+    assert len(rundir_mounts(world, rundir)) == 1
+    assert world.ctl_json("status", "user1")["rundir"] == rundir
+    r = world.ctl("disable-linger", "user1")
+    assert r.returncode == 0, r.stderr
+    wait_gone(world, rundir)
+    assert rundir_mounts(world, rundir) == []
+    assert d.running()
+
+
+def test_rundir_size_percent_of_ram(world):
+    """rundir_size = N%: N% of the RAM, as tmpfs's own size=N% would be."""
+    world.start_daemon({"rundir_size": "2%", "stop_delay": 0})
+    rundir = "/run/user/%d" % uid_of(world)
+    h = world.hold_su("user1")
+    (fstype, sopts, _), = rundir_mounts(world, rundir)
+    size_kib = [int(o[5:-1]) for o in sopts if o.startswith("size=") and o.endswith("k")]
+    mem_kib = int(world.read_file("/proc/meminfo").split("MemTotal:")[1].split()[0])
+    assert fstype == "tmpfs" and len(size_kib) == 1, sopts
+    assert abs(size_kib[0] - mem_kib * 2 / 100) <= 1024, (size_kib, mem_kib)
+    assert h.end() == 0
+    wait_gone(world, rundir)

@@ -71,6 +71,30 @@ def test_held_login_is_listed_while_open(world, daemon, login):
     wait_no_sessions(world)
 
 
+def test_renamed_account_is_resolved_again_at_the_first_login(world):
+    """Issue 12 item 9: the known-user cache answered a name with the uid it
+    had when the object was made. user1 logs in and out (its object lives on
+    for stop_delay), is renamed, and a new account takes the name user1: the
+    next login of user1 is the new uid's, with the new uid's runtime dir, and
+    the old object goes by the old account's new name."""
+    d = world.start_daemon({"stop_delay": 60})
+    old = world.user("user1")
+    r = world.su("user1", "true")
+    assert r.returncode == 0, r.stderr
+    assert [(u["name"], u["uid"]) for u in d.users()] == [("user1", old["uid"])]
+    world.run(["usermod", "-l", "user1old", "-d", "/home/user1old", "-m", "user1"], check=True)
+    world.run(["groupmod", "-n", "user1old", "user1"], check=True)
+    new = world.add_user("user1")
+    assert new["uid"] != old["uid"]
+    r = world.su("user1", "id -u; echo $XDG_RUNTIME_DIR; echo $HOME")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(new["uid"]), "/run/user/%d" % new["uid"], "/home/user1"]
+    users = sorted((u["name"], u["uid"]) for u in d.users())
+    assert users == sorted([("user1", new["uid"]), ("user1old", old["uid"])]), users
+    st = world.run(["stat", "-c", "%u %a", "/run/user/%d" % new["uid"]], check=True)
+    assert st.stdout.split() == [str(new["uid"]), "700"]
+
+
 def test_su_and_runuser_one_shot_sessions(world, daemon):
     """su -l user1 -c CMD and runuser -l user2 -c CMD: the session exists while
     CMD runs (CMD itself lists it) and is gone after the login returned."""

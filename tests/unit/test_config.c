@@ -100,6 +100,8 @@ static void test_defaults(void **state)
 	assert_false(cfg.debug);
 	assert_false(cfg.syslog);
 	assert_int_equal(cfg.rundir_size, 0);
+	assert_int_equal(cfg.rundir_size_percent, 0);
+	assert_int_equal(cfg.manager_log_size, 1048576);
 	assert_int_equal(cfg.restart_limit, 5);
 	assert_int_equal(cfg.restart_window, 60);
 	assert_int_equal(cfg.max_connections, 256);
@@ -135,6 +137,7 @@ static const char all_keys_text[] =
 	"debug = yes\n"
 	"syslog = yes\n"
 	"rundir_size = 64\n"
+	"manager_log_size = 64K\n"
 	"restart_limit = 1\n"
 	"restart_window = 1\n"
 	"max_connections = 65536\n"
@@ -163,6 +166,7 @@ static void assert_all_keys(const struct config *cfg)
 	assert_true(cfg->debug);
 	assert_true(cfg->syslog);
 	assert_int_equal(cfg->rundir_size, 64);
+	assert_int_equal(cfg->manager_log_size, 65536);
 	assert_int_equal(cfg->restart_limit, 1);
 	assert_int_equal(cfg->restart_window, 1);
 	assert_int_equal(cfg->max_connections, 65536);
@@ -310,9 +314,51 @@ static void test_numbers(void **state)
 	assert_bad_value("max_connections", "0", "expected a number from 1 to 65536");
 	assert_bad_value("max_connections", "65537", "expected a number from 1 to 65536");
 	assert_bad_value("max_connections_per_uid", "0", "expected a number from 1 to 65536");
-	assert_bad_value("rundir_size", "1048577", "expected a number of MiB from 0 to 1048576");
+	assert_bad_value("rundir_size", "1048577",
+		"expected a number of MiB from 0 to 1048576, or N%");
 	assert_bad_value("tasks_max", "4194305", "expected a number from 0 to 4194304");
 	assert_bad_value("tasks_max", "-1", "expected a number from 0 to 4194304");
+}
+
+static void test_sizes(void **state)
+{
+	struct config cfg;
+	/* rundir_size: MiB, or N% of RAM; the later line wins either way. */
+	assert_int_equal(load_text(&cfg, "rundir_size = 10%\n"), 0);
+	assert_int_equal(cfg.rundir_size, 0);
+	assert_int_equal(cfg.rundir_size_percent, 10);
+	assert_int_equal(load_text(&cfg, "rundir_size = 100%\nrundir_size = 8\n"), 0);
+	assert_int_equal(cfg.rundir_size, 8);
+	assert_int_equal(cfg.rundir_size_percent, 0);
+	assert_int_equal(load_text(&cfg, "rundir_size = 8\nrundir_size = 1%\n"), 0);
+	assert_int_equal(cfg.rundir_size, 0);
+	assert_int_equal(cfg.rundir_size_percent, 1);
+	const char *pct = "expected a percentage from 1% to 100%";
+	assert_bad_value("rundir_size", "0%", pct);
+	assert_bad_value("rundir_size", "101%", pct);
+	assert_bad_value("rundir_size", "x%", pct);
+	assert_bad_value("rundir_size", "10 %", pct);
+	assert_bad_value("rundir_size", "%", "expected a number of MiB from 0 to 1048576, or N%");
+
+	/* manager_log_size: bytes, K, M, G. */
+	assert_int_equal(load_text(&cfg, "manager_log_size = 4096\n"), 0);
+	assert_int_equal(cfg.manager_log_size, 4096);
+	assert_int_equal(load_text(&cfg, "manager_log_size = 64K\n"), 0);
+	assert_int_equal(cfg.manager_log_size, 65536);
+	assert_int_equal(load_text(&cfg, "manager_log_size = 2m\n"), 0);
+	assert_int_equal(cfg.manager_log_size, 2097152);
+	assert_int_equal(load_text(&cfg, "manager_log_size = 1G\n"), 0);
+	assert_int_equal(cfg.manager_log_size, 1073741824);
+	assert_int_equal(load_text(&cfg, "manager_log_size = 0\n"), 0);
+	assert_int_equal(cfg.manager_log_size, 0);
+	const char *bytes = "expected a number of bytes from 0 to 1073741824 (K, M, G: binary multiples)";
+	assert_bad_value("manager_log_size", "2G", bytes);
+	assert_bad_value("manager_log_size", "1073741825", bytes);
+	assert_bad_value("manager_log_size", "1KB", bytes);
+	assert_bad_value("manager_log_size", "K", bytes);
+	assert_bad_value("manager_log_size", "1T", bytes);
+	assert_bad_value("manager_log_size", "-1", bytes);
+	assert_bad_value("manager_log_size", "4294967296K", bytes);
 }
 
 static char *dump_to_string(const struct config *cfg);
@@ -693,6 +739,7 @@ static void test_dump_defaults(void **state)
 		"debug = no\n"
 		"syslog = no\n"
 		"rundir_size = 0\n"
+		"manager_log_size = 1048576\n"
 		"restart_limit = 5\n"
 		"restart_window = 60\n"
 		"max_connections = 256\n"
@@ -741,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_enums),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_memory_max),
+		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_backend),
 		cmocka_unit_test(test_rundir_path),

@@ -1159,14 +1159,14 @@ static void manager_exited(struct user *u, int status)
 	struct manager *mgr = &u->mgr;
 	nmanagers--;
 	ready_close(mgr);
-	if (mgr->pidfd_src) {
+	if (mgr->pidfd_src) { /* adopted, not our child */
 		poller_remove_fd(mgr->pidfd_src);
 		mgr->pidfd_src = NULL;
+		hmap_remove(&adopted, &mgr->proc.node);
 	}
 	if (mgr->pidfd >= 0) {
 		close(mgr->pidfd);
 		mgr->pidfd = -1;
-		hmap_remove(&adopted, &mgr->proc.node);
 	}
 	pid_t root = mgr->proc.pid;
 	mgr->proc.pid = 0;

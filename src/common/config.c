@@ -43,6 +43,7 @@ enum config_kind {
 	KIND_MIB,     /* unsigned in [min, max] MiB */
 	KIND_DIRS,
 	KIND_ENV,
+	KIND_CLASSES, /* whitespace-separated session class tokens */
 };
 
 struct config_key {
@@ -79,6 +80,8 @@ static const struct config_key config_keys[] = {
 	KEY(use_cgroups, KIND_BOOL),
 	KEY(dinit_service_dirs, KIND_DIRS),
 	KEY(manager_env, KIND_ENV),
+	KEY(manager_classes, KIND_CLASSES),
+	KEY(user_linger, KIND_BOOL),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -125,6 +128,22 @@ void config_defaults(struct config *cfg)
 		strcpy(cfg->dinit_service_dirs[i], default_service_dirs[i]);
 	cfg->n_dinit_service_dirs = sizeof(default_service_dirs) / sizeof(default_service_dirs[0]);
 	cfg->n_manager_env = 0;
+	strcpy(cfg->manager_classes, "user");
+	cfg->user_linger = false;
+}
+
+bool config_class_has_manager(const struct config *cfg, const char *cls)
+{
+	size_t len = strlen(cls);
+	for (const char *s = cfg->manager_classes; *s;) {
+		size_t n = strcspn(s, " ");
+		if (n == len && !strncmp(s, cls, len))
+			return true;
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	return false;
 }
 
 static void error_set(char *err, size_t errlen, const char *fmt, ...)
@@ -291,6 +310,33 @@ static int set_dirs(struct parser *p, const struct config_key *key, char *value,
 	return 0;
 }
 
+/* manager_classes: tokens of letters, digits, '-' and '_', kept one space apart. */
+static int set_classes(struct parser *p, const struct config_key *key, char *value,
+		struct config *c)
+{
+	char out[CONFIG_PATH_SIZE] = "";
+	size_t used = 0;
+	char *save = NULL;
+	for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		size_t n = strlen(w);
+		bool ok = n < 32;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = w[i] == '-' || w[i] == '_' || (w[i] >= 'a' && w[i] <= 'z') ||
+				(w[i] >= 'A' && w[i] <= 'Z') || (w[i] >= '0' && w[i] <= '9');
+		if (!ok)
+			return bad_value(p, key, w, "expected session classes (letters, digits, "
+				"'-' and '_', at most 31 each)");
+		if (used + n + 2 > sizeof(out))
+			return parser_error(p, "value too long for %s", key->name);
+		if (used)
+			out[used++] = ' ';
+		memcpy(out + used, w, n + 1);
+		used += n;
+	}
+	memcpy(c->manager_classes, out, sizeof(out));
+	return 0;
+}
+
 static int set_env(struct parser *p, const struct config_key *key, const char *value,
 		struct config *c)
 {
@@ -392,6 +438,8 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 		return set_dirs(p, key, value, c);
 	case KIND_ENV:
 		return set_env(p, key, value, c);
+	case KIND_CLASSES:
+		return set_classes(p, key, value, c);
 	}
 
 	/* String kinds, already checked to fit CONFIG_PATH_SIZE. */
@@ -518,6 +566,7 @@ void config_dump(const struct config *cfg, FILE *out)
 		case KIND_SOCKET:
 		case KIND_BACKEND:
 		case KIND_RUNDIR:
+		case KIND_CLASSES:
 			fprintf(out, "%s = %s\n", key->name, (const char *)field);
 			break;
 		case KIND_BOOL:

@@ -268,13 +268,14 @@ static void user_json_members(struct json *j, const struct proto_user_info *u)
 
 static const struct table_column session_columns[] = {
 	{ "ID", true },     { "USER", false }, { "UID", true }, { "SERVICE", false },
-	{ "TTY", false },   { "RHOST", false }, { "PID", true }, { "AGE", true },
+	{ "TTY", false },   { "RHOST", false }, { "PID", true }, { "CLASS", false },
+	{ "TYPE", false },  { "SEAT", false },  { "AGE", true },
 };
 
 static int session_add_row(struct table *t, const struct proto_session_info *s, time_t now)
 {
 	char id[24], uid[16], pid[16], age[32];
-	const char *cells[8];
+	const char *cells[11];
 
 	snprintf(id, sizeof(id), "%" PRIu64, s->id);
 	snprintf(uid, sizeof(uid), "%" PRIu32, s->uid);
@@ -287,7 +288,10 @@ static int session_add_row(struct table *t, const struct proto_session_info *s, 
 	cells[4] = s->tty;
 	cells[5] = s->rhost;
 	cells[6] = pid;
-	cells[7] = age;
+	cells[7] = s->session_class;
+	cells[8] = s->session_type;
+	cells[9] = s->seat;
+	cells[10] = age;
 	if (table_add_row(t, cells) < 0) {
 		ctl_err("collecting the session list: %s", strerror(errno));
 		return CTL_EXIT_FAILED;
@@ -316,6 +320,17 @@ static void session_json(struct json *j, const struct proto_session_info *s)
 	json_int(j, s->pid);
 	json_key(j, "since");
 	json_uint(j, s->since);
+	json_key(j, "class");
+	json_string(j, s->session_class);
+	json_key(j, "type");
+	json_string_or_null(j, s->session_type);
+	json_key(j, "seat");
+	json_string_or_null(j, s->seat);
+	json_key(j, "vtnr");
+	if (s->vtnr)
+		json_uint(j, s->vtnr);
+	else
+		json_null(j);
 	json_end_object(j);
 }
 

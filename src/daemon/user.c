@@ -134,7 +134,11 @@ static void session_save(const struct session *s)
 	struct state_session ss = {
 		.id = s->id, .uid = s->user->uid, .pid = s->pid, .pid_start = s->pid_start,
 		.flags = s->flags, .since = s->since, .export_rundir = s->export_rundir,
+		.vtnr = s->vtnr, .has_manager = s->has_manager,
 	};
+	proto_strlcpy(ss.session_class, s->session_class, sizeof(ss.session_class));
+	proto_strlcpy(ss.session_type, s->session_type, sizeof(ss.session_type));
+	proto_strlcpy(ss.seat, s->seat, sizeof(ss.seat));
 	proto_strlcpy(ss.service, s->service, sizeof(ss.service));
 	proto_strlcpy(ss.tty, s->tty, sizeof(ss.tty));
 	proto_strlcpy(ss.rhost, s->rhost, sizeof(ss.rhost));
@@ -162,7 +166,7 @@ static void user_release_if_idle(struct user *u)
 static void stop_delay_expired(struct timer *t, void *data)
 {
 	struct user *u = data;
-	if (u->nsessions || user_lingers(u))
+	if (u->nmanager_sessions || user_lingers(u))
 		return;
 	log_info("stopping the manager of %s: last session ended", u->name);
 	manager_stop(u); /* may free u */
@@ -219,6 +223,8 @@ static void session_link(struct user *u, struct session *s)
 		u->sessions->prev = s;
 	u->sessions = s;
 	u->nsessions++;
+	if (s->has_manager)
+		u->nmanager_sessions++;
 }
 
 static void session_pid_exited(int fd, uint32_t events, void *data)
@@ -323,6 +329,12 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 	proto_strlcpy(s->service, req->service, sizeof(s->service));
 	proto_strlcpy(s->tty, req->tty, sizeof(s->tty));
 	proto_strlcpy(s->rhost, req->rhost, sizeof(s->rhost));
+	proto_strlcpy(s->session_class, req->session_class[0] ? req->session_class : "user",
+		sizeof(s->session_class));
+	proto_strlcpy(s->session_type, req->session_type, sizeof(s->session_type));
+	proto_strlcpy(s->seat, req->seat, sizeof(s->seat));
+	s->vtnr = req->vtnr;
+	s->has_manager = config_class_has_manager(cfg, s->session_class);
 	if (session_setup_rundir(u, s, req, err, errlen) < 0) {
 		log_err("session of %s refused: %s", u->name, err);
 		goto fail;
@@ -340,10 +352,15 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 	}
 	session_link(u, s);
 	session_save(s);
+	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d, "
+		"class %s", (unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
+		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid,
+		s->session_class);
+	if (!s->has_manager) { /* tracked only: no manager, no waiting */
+		*out = s;
+		return 0;
+	}
 	timer_disarm(&u->stop_delay); /* a login within stop_delay keeps the manager */
-	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d",
-		(unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
-		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid);
 
 	enum manager_state before = u->mgr.state;
 	manager_start(u);
@@ -396,8 +413,10 @@ void session_close(struct session *s, const char *why)
 	if (s->next)
 		s->next->prev = s->prev;
 	u->nsessions--;
+	if (s->has_manager)
+		u->nmanager_sessions--;
 	free(s);
-	if (!u->nsessions)
+	if (!u->nmanager_sessions)
 		user_sessions_gone(u); /* may free u */
 }
 
@@ -460,6 +479,10 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 	info->flags = s->flags;
 	info->pid = s->pid;
 	info->since = (uint64_t)s->since;
+	proto_strlcpy(info->session_class, s->session_class, sizeof(info->session_class));
+	proto_strlcpy(info->session_type, s->session_type, sizeof(info->session_type));
+	proto_strlcpy(info->seat, s->seat, sizeof(info->seat));
+	info->vtnr = s->vtnr;
 }
 
 int user_stop(struct user *u, char *err, size_t errlen)
@@ -482,9 +505,10 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	timer_disarm(&u->stop_delay);
 	uid_t uid = u->uid;
 	manager_stop(u); /* may free u */
-	/* Still here: sessions or linger keep the object; start again. */
+	/* Still here: sessions or linger keep the object; start again, unless
+	 * only sessions without a manager (a greeter) keep it. */
 	u = user_find(uid);
-	if (u)
+	if (u && (u->nmanager_sessions || user_lingers(u)))
 		manager_start(u);
 	return 0;
 }
@@ -614,7 +638,7 @@ int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 	snprintf(err, errlen, "%s no longer lingers", pw->pw_name);
 	if (u) {
 		u->linger = false;
-		if (!u->nsessions && !user_lingers(u)) {
+		if (!u->nmanager_sessions && !user_lingers(u)) {
 			timer_disarm(&u->stop_delay);
 			manager_stop(u); /* may free u */
 		}
@@ -715,6 +739,18 @@ static void restore_session(const struct state_session *ss, void *data)
 	proto_strlcpy(s->service, ss->service, sizeof(s->service));
 	proto_strlcpy(s->tty, ss->tty, sizeof(s->tty));
 	proto_strlcpy(s->rhost, ss->rhost, sizeof(s->rhost));
+	/* Records of older daemons have no context: a user session. */
+	bool ctx_ok = proto_token_valid(ss->session_class) && proto_token_valid(ss->session_type) &&
+		proto_token_valid(ss->seat) && ss->vtnr <= PROTO_VTNR_MAX;
+	proto_strlcpy(s->session_class, ctx_ok && ss->session_class[0] ? ss->session_class : "user",
+		sizeof(s->session_class));
+	if (ctx_ok) {
+		proto_strlcpy(s->session_type, ss->session_type, sizeof(s->session_type));
+		proto_strlcpy(s->seat, ss->seat, sizeof(s->seat));
+		s->vtnr = ss->vtnr;
+	}
+	s->has_manager = ss->has_manager >= 0 ? ss->has_manager != 0
+		: config_class_has_manager(daemon_config(), s->session_class);
 	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
 	session_link(u, s);
 	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->name,
@@ -734,7 +770,7 @@ void users_restore(struct handover *h)
 	while (n) {
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
-		if (u->nsessions)
+		if (u->nmanager_sessions)
 			manager_start(u); /* no-op when adopted running */
 		else
 			user_sessions_gone(u); /* may free u */

@@ -39,6 +39,13 @@ struct session {
 	time_t since;
 	bool export_rundir;     /* this login gets our XDG_RUNTIME_DIR */
 	struct client *waiter;  /* the login waiting for readiness, or NULL */
+	/* Session context (class never ""): a class outside manager_classes is
+	 * tracked and listed, but neither starts nor keeps the manager. */
+	char session_class[PROTO_TOKEN_SIZE];
+	char session_type[PROTO_TOKEN_SIZE];
+	char seat[PROTO_TOKEN_SIZE];
+	uint32_t vtnr;
+	bool has_manager;       /* decided at open: counts in nmanager_sessions */
 };
 
 struct user {
@@ -53,6 +60,7 @@ struct user {
 	bool rundir_managed;          /* we created it: remove it after the stop */
 	struct session *sessions;
 	unsigned nsessions;
+	unsigned nmanager_sessions;   /* those of them whose class has a manager */
 	bool linger;                  /* has a mark in linger_dir */
 	struct timer stop_delay;
 	struct manager mgr;

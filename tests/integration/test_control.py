@@ -440,7 +440,7 @@ def test_json_matches_text(cworld):
     t = time.time()
     sess_txt = world.ctl("list-sessions")
     sessions = json.loads(world.ctl("--json", "list-sessions").stdout)
-    rows = parse_table(sess_txt.stdout, 8)
+    rows = parse_table(sess_txt.stdout, 11)
     assert sorted(s["pid"] for s in sessions) == sorted([a.pid, b.pid])
     assert sorted(int(r["PID"]) for r in rows) == sorted([a.pid, b.pid])
     by_id = {r["ID"]: r for r in rows}
@@ -451,6 +451,8 @@ def test_json_matches_text(cworld):
         assert (row["TTY"], row["RHOST"], row["PID"]) == (dash(s["tty"]), dash(s["rhost"]),
                                                           str(s["pid"]))
         assert abs(age_seconds(row["AGE"]) - (t - s["since"])) <= 5, (row, s)
+        assert (row["CLASS"], row["TYPE"], row["SEAT"]) == (s["class"], dash(s["type"]),
+                                                            dash(s["seat"]))
     held = [s for s in sessions if s["pid"] == b.pid][0]
     assert (held["tty"], held["rhost"], held["remote"]) == ("tty7", "192.0.2.9", True)
 
@@ -474,7 +476,7 @@ def test_json_matches_text(cworld):
         listed = [s for s in sessions if s["user"] == name]
         assert sorted(s["id"] for s in st["sessions"]) == sorted(s["id"] for s in listed)
         if st["sessions"]:
-            rows = parse_table(table, 8)
+            rows = parse_table(table, 11)
             assert sorted(int(r["ID"]) for r in rows) == sorted(s["id"] for s in st["sessions"])
         else:
             assert table == ""

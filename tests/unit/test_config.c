@@ -640,8 +640,27 @@ static void test_dump_defaults(void **state)
 		"use_cgroups = yes\n"
 		"dinit_service_dirs = ~/.config/dinit.d /etc/dinit.d/user "
 			"/usr/local/lib/dinit.d/user /usr/lib/dinit.d/user\n"
-		"# manager_env: none\n");
+		"# manager_env: none\n"
+		"manager_classes = user\n"
+		"user_linger = no\n");
 	free(out);
+}
+
+static void test_manager_classes(void **state)
+{
+	struct config cfg;
+	config_defaults(&cfg);
+	assert_true(config_class_has_manager(&cfg, "user"));
+	assert_false(config_class_has_manager(&cfg, "greeter"));
+	assert_false(config_class_has_manager(&cfg, "use"));
+	assert_false(config_class_has_manager(&cfg, ""));
+	assert_int_equal(load_text(&cfg, "manager_classes = user \t greeter\n"), 0);
+	assert_string_equal(cfg.manager_classes, "user greeter");
+	assert_true(config_class_has_manager(&cfg, "greeter"));
+	assert_false(config_class_has_manager(&cfg, "greet"));
+	assert_int_equal(load_text(&cfg, "manager_classes = user gr/eeter\n"), -1);
+	assert_non_null(strstr(err, "manager_classes"));
+	assert_string_equal(cfg.manager_classes, "user"); /* unchanged */
 }
 
 static void test_dump_roundtrip(void **state)
@@ -689,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_dump_defaults),
+		cmocka_unit_test(test_manager_classes),
 		cmocka_unit_test(test_dump_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -552,17 +552,28 @@ static int cmd_status(const struct ctl *ctl, const struct command *cmd, const ch
 	return rc;
 }
 
+static int request_result(const struct ctl *ctl, const struct command *cmd,
+	const struct proto_msg *req);
+
 static int cmd_control(const struct ctl *ctl, const struct command *cmd, const char *user)
 {
 	struct proto_msg req = { .type = PROTO_CONTROL };
+
+	req.u.control.op = cmd->op;
+	proto_strlcpy(req.u.control.user, user ? user : "", sizeof(req.u.control.user));
+	return request_result(ctl, cmd, &req);
+}
+
+/* Send req, expect one RESULT, and report it (text, or the JSON result object). */
+static int request_result(const struct ctl *ctl, const struct command *cmd,
+	const struct proto_msg *req)
+{
 	struct proto_msg reply;
 	struct ctl_conn conn;
 	const struct proto_result *res;
 	int rc;
 
-	req.u.control.op = cmd->op;
-	proto_strlcpy(req.u.control.user, user ? user : "", sizeof(req.u.control.user));
-	rc = request_send(ctl, &conn, &req);
+	rc = request_send(ctl, &conn, req);
 	if (rc != 0)
 		return rc;
 	rc = ctl_conn_recv(&conn, &reply);
@@ -612,6 +623,21 @@ static int cmd_control(const struct ctl *ctl, const struct command *cmd, const c
 	return CTL_EXIT_OK;
 }
 
+/* terminate-session ID: the argument is a session id, not a user. */
+static int cmd_terminate(const struct ctl *ctl, const struct command *cmd, const char *arg)
+{
+	struct proto_msg req = { .type = PROTO_TERMINATE };
+	char *end;
+
+	errno = 0;
+	unsigned long long id = strtoull(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end || errno || id == 0)
+		return usage_error("%s: '%s' is not a session id (see list-sessions)", cmd->name,
+			arg);
+	req.u.terminate.session_id = id;
+	return request_result(ctl, cmd, &req);
+}
+
 static const struct command commands[] = {
 	{ "list-users", false, cmd_list_users, 0, "list the users the daemon knows" },
 	{ "list-sessions", false, cmd_list_sessions, 0, "list the open sessions" },
@@ -623,6 +649,8 @@ static const struct command commands[] = {
 	{ "stop-user", true, cmd_control, PROTO_CTL_STOP_USER, "stop USER's service manager" },
 	{ "restart-user", true, cmd_control, PROTO_CTL_RESTART_USER,
 		"restart USER's service manager" },
+	{ "terminate-session", true, cmd_terminate, 0,
+		"end session ID (root, or the session's own user)" },
 	{ "reload", false, cmd_control, PROTO_CTL_RELOAD, "make the daemon reload its config" },
 	{ "reexec", false, cmd_control, PROTO_CTL_REEXEC,
 		"re-execute the daemon in place, keeping every session" },
@@ -647,11 +675,14 @@ static void print_help(void)
 		char name[32];
 
 		snprintf(name, sizeof(name), "%s%s", commands[i].name,
-			commands[i].takes_user ? " USER" : "");
+			!commands[i].takes_user ? "" :
+			commands[i].run == cmd_terminate ? " ID" : " USER");
 		printf("  %-20s %s\n", name, commands[i].summary);
 	}
 	printf("\n"
-	       "USER is a user name or a numeric uid. Anyone may query; changing state needs root.\n"
+	       "USER is a user name or a numeric uid. Anyone may query; changing state needs root,\n"
+	       "except that a user may stop-user, restart-user and terminate-session their own\n"
+	       "(and enable-linger/disable-linger themselves when the config allows it).\n"
 	       "Exit status: 0 success, 1 the daemon refused or failed, 2 usage error,\n"
 	       "3 the daemon cannot be reached.\n");
 }

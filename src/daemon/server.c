@@ -260,10 +260,52 @@ static int handle_status(struct client *c, const struct proto_status *req)
 	return ctx.err ? -1 : send_end(c);
 }
 
+/*
+ * Self-service: which CONTROL requests a non-root client may make. Its own
+ * manager's stop and restart; its own linger when user_linger = yes.
+ * Everything else needs root.
+ */
+static bool control_allowed(const struct client *c, const struct proto_control *req)
+{
+	if (c->uid == 0)
+		return true;
+	switch (req->op) {
+	case PROTO_CTL_STOP_USER:
+	case PROTO_CTL_RESTART_USER:
+		return user_arg_is(req->user, c->uid);
+	case PROTO_CTL_ENABLE_LINGER:
+	case PROTO_CTL_DISABLE_LINGER:
+		return daemon_config()->user_linger && user_arg_is(req->user, c->uid);
+	default:
+		return false;
+	}
+}
+
+static int handle_terminate(struct client *c, const struct proto_terminate *req)
+{
+	struct session *s = session_find(req->session_id);
+	if (!s)
+		return client_send_result(c, ENOENT, "no such session");
+	if (c->uid != 0 && s->user->uid != c->uid) {
+		log_warn("uid %u (pid %d) tried to terminate session %llu of %s: refused",
+			(unsigned)c->uid, (int)c->pid, (unsigned long long)req->session_id,
+			s->user->name);
+		return client_send_result(c, EPERM, "permission denied: only root or the "
+			"session's own user may terminate it");
+	}
+	session_terminate(s, c->uid);
+	return client_send_result(c, 0, "session terminated");
+}
+
 static int handle_control(struct client *c, const struct proto_control *req)
 {
-	if (c->uid != 0)
-		return client_send_result(c, EPERM, "permission denied: changing state needs root");
+	if (!control_allowed(c, req)) {
+		if (c->uid != 0)
+			log_warn("uid %u (pid %d) was refused a control request (op %u, user '%.64s')",
+				(unsigned)c->uid, (int)c->pid, (unsigned)req->op, req->user);
+		return client_send_result(c, EPERM, "permission denied: changing state needs root"
+			" (a user may only stop or restart their own manager)");
+	}
 	char err[PROTO_TEXT_SIZE] = "";
 	int code = 0;
 	switch (req->op) {
@@ -319,6 +361,8 @@ static int client_handle(struct client *c, const struct proto_msg *msg)
 		return handle_status(c, &msg->u.status);
 	case PROTO_CONTROL:
 		return handle_control(c, &msg->u.control);
+	case PROTO_TERMINATE:
+		return handle_terminate(c, &msg->u.terminate);
 	default:
 		return client_send_result(c, EPROTO, "unexpected message type");
 	}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,33 @@ struct user *user_find_by_arg(const char *arg)
 			return u;
 	}
 	return NULL;
+}
+
+bool user_arg_is(const char *arg, uid_t uid)
+{
+	uid_t parsed;
+	if (parse_uid(arg, &parsed))
+		return parsed == uid;
+	struct user *u = user_find_by_name(arg);
+	if (u)
+		return u->uid == uid;
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096];
+	getpwnam_r(arg, &pwbuf, buf, sizeof(buf), &pw);
+	return pw && pw->pw_uid == uid;
+}
+
+void session_terminate(struct session *s, uid_t by)
+{
+	log_info("terminate-session %llu of %s (login process %d), asked by uid %u",
+		(unsigned long long)s->id, s->user->name, (int)s->pid, (unsigned)by);
+	/* Through the pidfd: never a process that reused the pid. SIGHUP as for
+	 * a hangup of its terminal, SIGTERM for logins that ignore it. */
+	if (pidfd_send_signal(s->pidfd, SIGHUP, NULL, 0) < 0 && errno != ESRCH)
+		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
+	if (pidfd_send_signal(s->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
+		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
+	session_close(s, "terminated"); /* may free the user */
 }
 
 static void user_free(struct user *u)

@@ -101,6 +101,12 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 int user_stop(struct user *u, char *err, size_t errlen);
 int user_restart(struct user *u, char *err, size_t errlen);
 
+/* Whether the CLI argument arg (a name or decimal uid) names uid. */
+bool user_arg_is(const char *arg, uid_t uid);
+
+/* terminate-session: signal the session's login process and end the session. */
+void session_terminate(struct session *s, uid_t by);
+
 /* enable-linger (on) / disable-linger: 0 or a positive errno; err says what happened. */
 int user_set_linger(const char *arg, bool on, char *err, size_t errlen);
 /* Start the managers of users with a linger mark (daemon start). */

@@ -358,6 +358,8 @@ def test_non_root_changes_refused_and_nothing_changes(cworld):
     world.write_file(d.config_path, cfg_before.replace("stop_delay = 0", "stop_delay = 77"))
     for who in ("user1", "user2"):
         for args in CHANGES:
+            if args[0] in ("stop-user", "restart-user") and args[1] == who:
+                continue  # self-service (issue 15): tests/integration/test_self_service.py
             r = world.ctl(*args, as_user=who)
             assert r.returncode == 1, (who, args, r.stdout, r.stderr)
             assert "permission denied" in r.stderr, (who, args, r.stderr)

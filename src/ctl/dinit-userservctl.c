@@ -638,6 +638,159 @@ static int cmd_terminate(const struct ctl *ctl, const struct command *cmd, const
 	return request_result(ctl, cmd, &req);
 }
 
+/* ---- manager environment ------------------------------------------------ */
+
+static const char *user_arg_problem(const char *name);
+
+/* Commands whose run is NULL: op is one of these, arguments are parsed here. */
+enum { ENV_CMD_SET = 1, ENV_CMD_UNSET, ENV_CMD_IMPORT, ENV_CMD_SHOW };
+
+/* Send one ENV request of vars[0..n) and check its RESULT. */
+static int env_send(const struct ctl *ctl, struct proto_msg *req)
+{
+	struct ctl_conn conn;
+	struct proto_msg reply;
+	int rc = request_send(ctl, &conn, req);
+	if (rc != 0)
+		return rc;
+	rc = ctl_conn_recv(&conn, &reply);
+	ctl_conn_close(&conn);
+	if (rc != 0)
+		return rc;
+	if (reply.type != PROTO_RESULT || reply.u.result.code < 0)
+		return reply_unexpected(&reply, PROTO_ENV);
+	if (reply.u.result.code != 0)
+		return report_daemon_error(&reply.u.result);
+	return 0;
+}
+
+static int env_show(const struct ctl *ctl, struct proto_msg *req)
+{
+	struct ctl_conn conn;
+	struct proto_msg reply;
+	struct outbuf ob = { 0 };
+	struct json json = { 0 };
+	size_t nitems = 0;
+	int rc = request_send(ctl, &conn, req);
+	if (rc != 0)
+		return rc;
+	rc = outbuf_open(&ob);
+	if (rc != 0) {
+		ctl_conn_close(&conn);
+		return rc;
+	}
+	json_init(&json, ob.f);
+	if (ctl->json)
+		json_begin_object(&json);
+	for (;;) {
+		rc = ctl_conn_recv(&conn, &reply);
+		if (rc != 0 || reply.type == PROTO_END)
+			break;
+		if (reply.type != PROTO_ENV || reply.u.env.op != PROTO_ENV_LIST) {
+			rc = reply_unexpected(&reply, PROTO_ENV);
+			break;
+		}
+		const char *v = reply.u.env.vars;
+		for (uint32_t i = 0; i < reply.u.env.count; v += strlen(v) + 1, i++) {
+			if (++nitems > MAX_ITEMS)
+				break;
+			const char *eq = strchr(v, '=');
+			if (ctl->json) {
+				char name[PROTO_ENV_VAR_MAX + 1];
+				snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
+				json_key(&json, name);
+				json_string(&json, eq + 1);
+			} else {
+				fprintf(ob.f, "%s\n", v);
+			}
+		}
+	}
+	ctl_conn_close(&conn);
+	if (ctl->json) {
+		json_end_object(&json);
+		json_finish(&json);
+	}
+	int close_rc = outbuf_close(&ob, rc == 0);
+	return rc ? rc : close_rc;
+}
+
+/*
+ * setenv|unsetenv|import-environment|show-environment [-u USER] ARG...:
+ * as many variables per request as fit, each request applied whole.
+ */
+static int env_main(const struct ctl *ctl, const struct command *cmd, const char *user,
+	int argc, char **argv)
+{
+	struct proto_msg req = { .type = PROTO_ENV };
+	size_t used = 0;
+	int i = 0, rc;
+
+	if (!user)
+		user = "";
+	else if (user_arg_problem(user))
+		return usage_error("%s: %s", cmd->name, user_arg_problem(user));
+	proto_strlcpy(req.u.env.user, user, sizeof(req.u.env.user));
+	if (cmd->op == ENV_CMD_SHOW) {
+		if (i < argc)
+			return usage_error("%s: unexpected argument '%s'", cmd->name, argv[i]);
+		req.u.env.op = PROTO_ENV_SHOW;
+		return env_show(ctl, &req);
+	}
+	if (i >= argc)
+		return usage_error("%s needs at least one %s", cmd->name,
+			cmd->op == ENV_CMD_SET ? "NAME=VALUE" : "NAME");
+	req.u.env.op = cmd->op == ENV_CMD_UNSET ? PROTO_ENV_UNSET : PROTO_ENV_SET;
+	char var[PROTO_ENV_VAR_MAX + 2];
+	bool any = false;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		size_t len = strlen(a);
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a) : len;
+		if (cmd->op == ENV_CMD_SET ? !eq : eq != NULL)
+			return usage_error("%s: '%s': expected %s", cmd->name, a,
+				cmd->op == ENV_CMD_SET ? "NAME=VALUE" : "a NAME");
+		if (!proto_env_name_valid(a, nl))
+			return usage_error("%s: '%.*s' is not a variable name", cmd->name, (int)nl, a);
+		if (cmd->op == ENV_CMD_IMPORT) {
+			const char *val = getenv(a);
+			if (!val) {
+				ctl_err("warning: %s is not set: skipped", a);
+				continue;
+			}
+			if (snprintf(var, sizeof(var), "%s=%s", a, val) > PROTO_ENV_VAR_MAX) {
+				ctl_err("warning: %s is too long (at most %d bytes): skipped", a,
+					PROTO_ENV_VAR_MAX);
+				continue;
+			}
+		} else {
+			if (len > PROTO_ENV_VAR_MAX)
+				return usage_error("%s: '%.32s...' is too long (at most %d bytes)",
+					cmd->name, a, PROTO_ENV_VAR_MAX);
+			snprintf(var, sizeof(var), "%s", a);
+		}
+		for (const unsigned char *p = (const unsigned char *)var; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				return usage_error("%s: %.*s: control characters cannot be sent",
+					cmd->name, (int)nl, a);
+		if (proto_env_append(&req.u.env, &used, var) < 0) {
+			rc = env_send(ctl, &req);
+			if (rc != 0)
+				return rc;
+			req.u.env.count = 0;
+			used = 0;
+			proto_env_append(&req.u.env, &used, var);
+		}
+		any = true;
+	}
+	if (!any)
+		return CTL_EXIT_OK; /* every named variable was unset: warned already */
+	rc = env_send(ctl, &req);
+	if (rc == 0 && ctl->json)
+		printf("{\"ok\":true,\"code\":0,\"message\":\"environment changed\"}\n");
+	return rc;
+}
+
 static const struct command commands[] = {
 	{ "list-users", false, cmd_list_users, 0, "list the users the daemon knows" },
 	{ "list-sessions", false, cmd_list_sessions, 0, "list the open sessions" },
@@ -651,6 +804,13 @@ static const struct command commands[] = {
 		"restart USER's service manager" },
 	{ "terminate-session", true, cmd_terminate, 0,
 		"end session ID (root, or the session's own user)" },
+	{ "setenv", false, NULL, ENV_CMD_SET,
+		"[-u USER] NAME=VALUE...: set variables in the manager's environment" },
+	{ "unsetenv", false, NULL, ENV_CMD_UNSET, "[-u USER] NAME...: remove them" },
+	{ "import-environment", false, NULL, ENV_CMD_IMPORT,
+		"[-u USER] NAME...: setenv with this process's values" },
+	{ "show-environment", false, NULL, ENV_CMD_SHOW,
+		"[-u USER]: print what setenv has set" },
 	{ "reload", false, cmd_control, PROTO_CTL_RELOAD, "make the daemon reload its config" },
 	{ "reexec", false, cmd_control, PROTO_CTL_REEXEC,
 		"re-execute the daemon in place, keeping every session" },
@@ -667,6 +827,7 @@ static void print_help(void)
 	       "Options:\n"
 	       "      --socket PATH  control socket (default " DEFAULT_SOCKET ")\n"
 	       "      --json         print JSON instead of text\n"
+	       "  -u USER            the user of the environment commands (default: you)\n"
 	       "  -h, --help         show this help and exit\n"
 	       "  -V, --version      show the version and exit\n"
 	       "\n"
@@ -720,8 +881,12 @@ int main(int argc, char **argv)
 
 	setlocale(LC_ALL, "");
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
+	const char *env_user = NULL; /* -u USER of the environment commands */
+	while ((opt = getopt_long(argc, argv, ":hVu:", options, NULL)) != -1) {
 		switch (opt) {
+		case 'u':
+			env_user = optarg;
+			break;
 		case OPT_SOCKET:
 			if (optarg[0] == '\0')
 				return usage_error("--socket needs a non-empty path");
@@ -767,6 +932,18 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return usage_error("unknown command '%s'", argv[optind]);
 	optind++;
+	if (env_user && cmd->run)
+		return usage_error("%s: -u is for the environment commands", cmd->name);
+	if (!cmd->run) {
+		ctl.now = time(NULL);
+		rc = env_main(&ctl, cmd, env_user, argc - optind, argv + optind);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			ctl_err("writing output: %s", strerror(errno));
+			if (rc == CTL_EXIT_OK)
+				rc = CTL_EXIT_FAILED;
+		}
+		return rc;
+	}
 	if (cmd->takes_user) {
 		const char *problem;
 

@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "state.h"
 #include "user.h"
+#include "userenv.h"
 
 #define REQUEST_DEADLINE_MS 5000      /* a client must send its request within */
 #define WAIT_GRACE_MS 5000            /* beyond login_timeout for a waiting login */
@@ -42,6 +43,7 @@ struct client {
 	size_t out_bytes;
 	uint32_t events;         /* what c->src is registered for */
 	struct session *waiting; /* the session whose readiness this login awaits */
+	struct userenv_job *env_job; /* a setenv/unsetenv being applied, or NULL */
 	bool closing;            /* drop once the output queue is flushed */
 	struct client *prev, *next;
 };
@@ -343,6 +345,93 @@ static int handle_control(struct client *c, const struct proto_control *req)
 	}
 }
 
+/* The change reached the user's manager (or could not): answer the client. */
+static void env_applied(void *data, bool ok, const char *message)
+{
+	struct client *c = data;
+	char msg[PROTO_TEXT_SIZE];
+	c->env_job = NULL;
+	if (ok)
+		snprintf(msg, sizeof(msg), "environment changed");
+	else
+		snprintf(msg, sizeof(msg), "stored, but not applied to the running manager: %.180s",
+			message);
+	timer_arm(&c->deadline, REQUEST_DEADLINE_MS);
+	if (client_send_result(c, ok ? 0 : EIO, msg) < 0 || client_flush(c) < 0)
+		client_destroy(c);
+}
+
+struct env_list_ctx {
+	struct client *c;
+	struct proto_msg m;
+	size_t used;
+	int err;
+};
+
+static void env_list_one(const char *var, void *data)
+{
+	struct env_list_ctx *ctx = data;
+	if (ctx->err)
+		return;
+	if (proto_env_append(&ctx->m.u.env, &ctx->used, var) == 0)
+		return;
+	if (client_send(ctx->c, &ctx->m) < 0) {
+		ctx->err = -1;
+		return;
+	}
+	ctx->m.u.env.count = 0;
+	ctx->used = 0;
+	if (proto_env_append(&ctx->m.u.env, &ctx->used, var) < 0)
+		ctx->err = -1; /* cannot happen: one variable always fits */
+}
+
+/*
+ * setenv, unsetenv, show-environment: root for anyone, a user for
+ * themselves. The user must have a manager (starting, ready, restarting):
+ * its environment lives as long as it does.
+ */
+static int handle_env(struct client *c, const struct proto_env *req)
+{
+	char err[PROTO_TEXT_SIZE] = "";
+	struct user *u = req->user[0] ? user_find_by_arg(req->user) : user_find(c->uid);
+	if (c->uid != 0 && (req->user[0] ? !user_arg_is(req->user, c->uid) : false)) {
+		log_warn("uid %u (pid %d) was refused the environment of '%.64s'", (unsigned)c->uid,
+			(int)c->pid, req->user);
+		return client_send_result(c, EPERM, "permission denied: a user may only change "
+			"their own manager's environment");
+	}
+	if (c->uid != 0 && u && u->uid != c->uid)
+		return client_send_result(c, EPERM, "permission denied");
+	if (!u || u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_FAILED ||
+		u->mgr.state == MANAGER_STOPPING) {
+		snprintf(err, sizeof(err), "%.64s has no running service manager",
+			u ? u->name : req->user[0] ? req->user : "the caller");
+		return client_send_result(c, ENOENT, err);
+	}
+	if (req->op == PROTO_ENV_SHOW) {
+		struct env_list_ctx *ctx = calloc(1, sizeof(*ctx));
+		if (!ctx)
+			return -1;
+		ctx->c = c;
+		ctx->m.type = PROTO_ENV;
+		ctx->m.u.env.op = PROTO_ENV_LIST;
+		userenv_foreach(u->uid, env_list_one, ctx);
+		int r = ctx->err;
+		if (!r && ctx->m.u.env.count)
+			r = client_send(c, &ctx->m);
+		free(ctx);
+		return r < 0 ? -1 : send_end(c);
+	}
+	if (req->op != PROTO_ENV_SET && req->op != PROTO_ENV_UNSET)
+		return client_send_result(c, EPROTO, "unexpected request");
+	if (c->env_job)
+		return client_send_result(c, EBUSY, "a change is still being applied");
+	int code = userenv_change(u, req, env_applied, c, &c->env_job, err, sizeof(err));
+	if (code || !c->env_job)
+		return client_send_result(c, code, code ? err : "environment changed");
+	return 0; /* answered by env_applied */
+}
+
 static int client_handle(struct client *c, const struct proto_msg *msg)
 {
 	struct list_ctx ctx = {.c = c};
@@ -363,6 +452,8 @@ static int client_handle(struct client *c, const struct proto_msg *msg)
 		return handle_control(c, &msg->u.control);
 	case PROTO_TERMINATE:
 		return handle_terminate(c, &msg->u.terminate);
+	case PROTO_ENV:
+		return handle_env(c, &msg->u.env);
 	default:
 		return client_send_result(c, EPROTO, "unexpected message type");
 	}
@@ -433,6 +524,8 @@ static void client_destroy(struct client *c)
 {
 	if (c->waiting)
 		c->waiting->waiter = NULL;
+	if (c->env_job)
+		userenv_cancel(c->env_job);
 	timer_disarm(&c->deadline);
 	poller_remove_fd(c->src);
 	close(c->fd);

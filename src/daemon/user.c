@@ -18,6 +18,7 @@
 #include "rundir.h"
 #include "server.h"
 #include "state.h"
+#include "userenv.h"
 
 static struct hmap users;    /* by uid */
 static struct hmap users_by_name; /* by name_hash(name) */
@@ -133,6 +134,7 @@ static void user_free(struct user *u)
 			log_info("removed %s", u->rundir);
 	}
 	state_drop_user(u->uid);
+	userenv_forget(u->uid);
 	hmap_remove(&users, &u->node);
 	hmap_remove(&users_by_name, &u->name_node);
 	free(u);
@@ -571,12 +573,15 @@ void user_manager_ready(struct user *u)
 void user_manager_failed(struct user *u, const char *why)
 {
 	log_err("manager of %s failed: %s", u->name, why);
+	if (u->mgr.state == MANAGER_FAILED) /* not a readiness check that failed */
+		userenv_forget(u->uid);
 	user_release_waiters(u, false, why);
 	user_release_if_idle(u);
 }
 
 void user_manager_stopped(struct user *u)
 {
+	userenv_forget(u->uid); /* kept across restarts, not across a stop */
 	user_release_waiters(u, false, "the manager was stopped");
 	user_release_if_idle(u); /* may free u */
 }
@@ -606,6 +611,7 @@ void users_finish(void)
 	}
 	hmap_free(&users);
 	hmap_free(&users_by_name);
+	userenv_finish();
 }
 
 /* Resolve a user the daemon may not know yet: name or decimal uid. */
@@ -714,6 +720,8 @@ static void restore_user(const struct state_user *su, void *data)
 		return;
 	proto_strlcpy(u->rundir, su->rundir, sizeof(u->rundir));
 	u->rundir_managed = su->rundir_managed;
+	if (su->manager_pid > 0)
+		userenv_restore(su->uid);
 	u->mgr.restarts = su->restarts;
 	if (su->manager_pid > 0) {
 		struct manager_record rec = {

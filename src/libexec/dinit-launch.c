@@ -40,6 +40,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "environment-d.h"
+
 #define PROG "dinit-userservd dinit-launch"
 #define READY_SERVICE "dinit-userservd-ready"
 #define MAX_AUTOSTART 4096
@@ -264,6 +266,7 @@ int main(int argc, char **argv)
 		usage();
 	const char *gendir = argv[1], *bootd = argv[2], *notifier = argv[3];
 	char **dinit_argv = argv + 5;
+	environment_d_apply(PROG); /* the environment dinit, and so every service, starts with */
 	if (!path_ok(gendir) || !path_ok(bootd) || !path_ok(notifier)) {
 		fprintf(stderr, PROG ": paths must be absolute, with no control characters and "
 				"no '$': %s %s %s\n", gendir, bootd, notifier);

@@ -40,6 +40,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "environment-d.h"
+
 #define PROG "dinit-userservd scandir-exec"
 
 static void usage(void)
@@ -259,6 +261,7 @@ int main(int argc, char **argv)
 {
 	int i = 1;
 	envdir_reset();
+	environment_d_apply(PROG); /* the environment the supervisor starts with */
 	bool runit = false;
 	if (i < argc && !strcmp(argv[i], "--runit")) {
 		runit = true;

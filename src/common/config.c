@@ -44,6 +44,7 @@ enum config_kind {
 	KIND_DIRS,
 	KIND_ENV,
 	KIND_CLASSES, /* whitespace-separated session class tokens */
+	KIND_PATHS,   /* whitespace-separated absolute paths, one string */
 };
 
 struct config_key {
@@ -82,6 +83,7 @@ static const struct config_key config_keys[] = {
 	KEY(manager_env, KIND_ENV),
 	KEY(manager_classes, KIND_CLASSES),
 	KEY(user_linger, KIND_BOOL),
+	KEY(system_boot_dirs, KIND_PATHS),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -130,6 +132,8 @@ void config_defaults(struct config *cfg)
 	cfg->n_manager_env = 0;
 	strcpy(cfg->manager_classes, "user");
 	cfg->user_linger = false;
+	strcpy(cfg->system_boot_dirs, "/etc/dinit.d/user/boot.d /usr/local/lib/dinit.d/user/boot.d "
+		"/usr/lib/dinit.d/user/boot.d");
 }
 
 bool config_class_has_manager(const struct config *cfg, const char *cls)
@@ -337,6 +341,32 @@ static int set_classes(struct parser *p, const struct config_key *key, char *val
 	return 0;
 }
 
+/* system_boot_dirs: absolute paths without blanks, kept one space apart ("none": empty). */
+static int set_paths(struct parser *p, const struct config_key *key, char *value,
+		struct config *c)
+{
+	char out[CONFIG_PATH_SIZE] = "";
+	size_t used = 0;
+	char *save = NULL;
+	if (!strcmp(value, "none")) {
+		memset(c->system_boot_dirs, 0, sizeof(c->system_boot_dirs));
+		return 0;
+	}
+	for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		size_t n = strlen(w);
+		if (w[0] != '/')
+			return bad_value(p, key, w, "expected absolute paths, or none");
+		if (used + n + 2 > sizeof(out))
+			return parser_error(p, "value too long for %s", key->name);
+		if (used)
+			out[used++] = ' ';
+		memcpy(out + used, w, n + 1);
+		used += n;
+	}
+	memcpy(c->system_boot_dirs, out, sizeof(out));
+	return 0;
+}
+
 static int set_env(struct parser *p, const struct config_key *key, const char *value,
 		struct config *c)
 {
@@ -440,6 +470,8 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 		return set_env(p, key, value, c);
 	case KIND_CLASSES:
 		return set_classes(p, key, value, c);
+	case KIND_PATHS:
+		return set_paths(p, key, value, c);
 	}
 
 	/* String kinds, already checked to fit CONFIG_PATH_SIZE. */
@@ -568,6 +600,10 @@ void config_dump(const struct config *cfg, FILE *out)
 		case KIND_RUNDIR:
 		case KIND_CLASSES:
 			fprintf(out, "%s = %s\n", key->name, (const char *)field);
+			break;
+		case KIND_PATHS:
+			fprintf(out, "%s = %s\n", key->name, *(const char *)field ? (const char *)field
+				: "none");
 			break;
 		case KIND_BOOL:
 			fprintf(out, "%s = %s\n", key->name, *(const bool *)field ? "yes" : "no");

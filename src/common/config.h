@@ -55,6 +55,9 @@ struct config {
 	 * ("user"); stored one space between classes */
 	char manager_classes[CONFIG_PATH_SIZE];
 	bool user_linger; /* no: whether users may enable/disable their own linger */
+	/* system_boot_dirs = DIR [DIR...] (dinit backend): autostart links for every
+	 * user; stored one space between directories */
+	char system_boot_dirs[CONFIG_PATH_SIZE];
 };
 
 /* Whether sessions of class cls start, wait for and keep a manager. */

@@ -642,7 +642,9 @@ static void test_dump_defaults(void **state)
 			"/usr/local/lib/dinit.d/user /usr/lib/dinit.d/user\n"
 		"# manager_env: none\n"
 		"manager_classes = user\n"
-		"user_linger = no\n");
+		"user_linger = no\n"
+		"system_boot_dirs = /etc/dinit.d/user/boot.d /usr/local/lib/dinit.d/user/boot.d "
+			"/usr/lib/dinit.d/user/boot.d\n");
 	free(out);
 }
 
@@ -661,6 +663,13 @@ static void test_manager_classes(void **state)
 	assert_int_equal(load_text(&cfg, "manager_classes = user gr/eeter\n"), -1);
 	assert_non_null(strstr(err, "manager_classes"));
 	assert_string_equal(cfg.manager_classes, "user"); /* unchanged */
+
+	assert_int_equal(load_text(&cfg, "system_boot_dirs =  /a/b\t/c \n"), 0);
+	assert_string_equal(cfg.system_boot_dirs, "/a/b /c");
+	assert_int_equal(load_text(&cfg, "system_boot_dirs = none\n"), 0);
+	assert_string_equal(cfg.system_boot_dirs, "");
+	assert_int_equal(load_text(&cfg, "system_boot_dirs = /a relative\n"), -1);
+	assert_non_null(strstr(err, "system_boot_dirs"));
 }
 
 static void test_dump_roundtrip(void **state)

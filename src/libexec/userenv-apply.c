@@ -19,6 +19,13 @@
  *   userenv-apply custom PROGRAM set|unset VAR...
  *       a custom backend: execs PROGRAM setenv VAR... or PROGRAM unsetenv VAR...
  *
+ * Then, for set, when the session bus runs ($XDG_RUNTIME_DIR/bus is a
+ * socket) and dbus-update-activation-environment is installed, the same
+ * variables go into the bus's activation environment as that tool does (from
+ * the user's side), so bus-activated services see them too. D-Bus cannot
+ * unset an activation variable: unset does not reach the bus. A failure there
+ * is a warning, not a failure of the change.
+ *
  * VAR is NAME=VALUE for set, NAME for unset (the daemon validated both).
  * Prints "ok" as its last line when everything was applied; anything else
  * (a line saying what failed) is an error. Output goes to the daemon.
@@ -204,6 +211,52 @@ static int apply_envdir(const char *dir, bool set, int nvars, char **vars)
 	return 0;
 }
 
+/* The session bus's activation environment; best effort (see the top). */
+static void update_bus(int nvars, char **vars)
+{
+	const char *rundir = getenv("XDG_RUNTIME_DIR");
+	char bus[4096], addr[4200];
+	struct stat st;
+	static const char *const tool_paths[] = {
+		"/usr/local/bin/dbus-update-activation-environment",
+		"/usr/bin/dbus-update-activation-environment",
+		"/bin/dbus-update-activation-environment",
+	};
+	const char *tool = NULL;
+	if (!rundir || rundir[0] != '/' || nvars == 0)
+		return;
+	snprintf(bus, sizeof(bus), "%s/bus", rundir);
+	if (lstat(bus, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return;
+	for (size_t i = 0; i < sizeof(tool_paths) / sizeof(tool_paths[0]) && !tool; i++)
+		if (access(tool_paths[i], X_OK) == 0)
+			tool = tool_paths[i];
+	if (!tool)
+		return;
+	snprintf(addr, sizeof(addr), "unix:path=%s", bus);
+	char **argv = calloc((size_t)nvars + 2, sizeof(*argv));
+	if (!argv)
+		return;
+	argv[0] = (char *)tool;
+	for (int i = 0; i < nvars; i++)
+		argv[i + 1] = vars[i];
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(2); /* a hung bus must not hold the change (SIGALRM ends it) */
+		setenv("DBUS_SESSION_BUS_ADDRESS", addr, 1);
+		execv(tool, argv);
+		_exit(127);
+	}
+	free(argv);
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		printf(PROG ": warning: the session bus's activation environment was not "
+			"updated\n");
+}
+
 int main(int argc, char **argv)
 {
 	deadline = now_ms() + TIMEOUT_MS;
@@ -212,10 +265,14 @@ int main(int argc, char **argv)
 		(!strcmp(argv[2], "set") || !strcmp(argv[2], "unset"))) {
 		if (apply_dinit(argv[2][0] == 's', argc - 3, argv + 3))
 			return 1;
+		if (argv[2][0] == 's')
+			update_bus(argc - 3, argv + 3);
 	} else if (argc >= 4 && !strcmp(argv[1], "envdir") &&
 		(!strcmp(argv[3], "set") || !strcmp(argv[3], "unset"))) {
 		if (apply_envdir(argv[2], argv[3][0] == 's', argc - 4, argv + 4))
 			return 1;
+		if (argv[3][0] == 's')
+			update_bus(argc - 4, argv + 4);
 	} else if (argc >= 4 && !strcmp(argv[1], "custom") &&
 		(!strcmp(argv[3], "set") || !strcmp(argv[3], "unset"))) {
 		argv[3] = argv[3][0] == 's' ? "setenv" : "unsetenv";
@@ -233,6 +290,8 @@ int main(int argc, char **argv)
 				return fail("waitpid%s", "", errno);
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			return fail("%s refused the change", argv[2], 0);
+		if (!strcmp(argv[3], "setenv"))
+			update_bus(argc - 4, argv + 4);
 	} else {
 		fprintf(stderr, "usage: " PROG " dinit|envdir DIR|custom PROGRAM set|unset VAR...\n");
 		return 2;

@@ -36,6 +36,7 @@ build() {
 
 build proto_decode_fuzz "$common/proto.c"
 build config_fuzz "$common/config.c"
+build envfile_fuzz "$common/envfile.c"
 
 status=0
 run() {
@@ -52,5 +53,6 @@ run() {
 
 run proto_decode_fuzz proto -max_len=4200
 run config_fuzz config -max_len=9000 -dict="$here/config.dict"
+run envfile_fuzz envfile -max_len=9000
 
 exit $status

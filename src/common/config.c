@@ -48,6 +48,8 @@ enum config_kind {
 	KIND_BYTES,   /* unsigned in [min, max] bytes, with an optional K, M or G suffix */
 	KIND_DIRS,
 	KIND_ENV,
+	KIND_CLASSES, /* whitespace-separated session class tokens */
+	KIND_PATHS,   /* whitespace-separated absolute paths, one string */
 };
 
 struct config_key {
@@ -87,6 +89,9 @@ static const struct config_key config_keys[] = {
 	KEY(memory_max, KIND_MEMORY),
 	KEY(dinit_service_dirs, KIND_DIRS),
 	KEY(manager_env, KIND_ENV),
+	KEY(manager_classes, KIND_CLASSES),
+	KEY(user_linger, KIND_BOOL),
+	KEY(system_boot_dirs, KIND_PATHS),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -135,6 +140,24 @@ void config_defaults(struct config *cfg)
 		strcpy(cfg->dinit_service_dirs[i], default_service_dirs[i]);
 	cfg->n_dinit_service_dirs = sizeof(default_service_dirs) / sizeof(default_service_dirs[0]);
 	cfg->n_manager_env = 0;
+	strcpy(cfg->manager_classes, "user");
+	cfg->user_linger = false;
+	strcpy(cfg->system_boot_dirs, "/etc/dinit.d/user/boot.d /usr/local/lib/dinit.d/user/boot.d "
+		"/usr/lib/dinit.d/user/boot.d");
+}
+
+bool config_class_has_manager(const struct config *cfg, const char *cls)
+{
+	size_t len = strlen(cls);
+	for (const char *s = cfg->manager_classes; *s;) {
+		size_t n = strcspn(s, " ");
+		if (n == len && !strncmp(s, cls, len))
+			return true;
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	return false;
 }
 
 static void error_set(char *err, size_t errlen, const char *fmt, ...)
@@ -361,6 +384,59 @@ static int set_dirs(struct parser *p, const struct config_key *key, char *value,
 	return 0;
 }
 
+/* manager_classes: tokens of letters, digits, '-' and '_', kept one space apart. */
+static int set_classes(struct parser *p, const struct config_key *key, char *value,
+		struct config *c)
+{
+	char out[CONFIG_PATH_SIZE] = "";
+	size_t used = 0;
+	char *save = NULL;
+	for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		size_t n = strlen(w);
+		bool ok = n < 32;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = w[i] == '-' || w[i] == '_' || (w[i] >= 'a' && w[i] <= 'z') ||
+				(w[i] >= 'A' && w[i] <= 'Z') || (w[i] >= '0' && w[i] <= '9');
+		if (!ok)
+			return bad_value(p, key, w, "expected session classes (letters, digits, "
+				"'-' and '_', at most 31 each)");
+		if (used + n + 2 > sizeof(out))
+			return parser_error(p, "value too long for %s", key->name);
+		if (used)
+			out[used++] = ' ';
+		memcpy(out + used, w, n + 1);
+		used += n;
+	}
+	memcpy(c->manager_classes, out, sizeof(out));
+	return 0;
+}
+
+/* system_boot_dirs: absolute paths without blanks, kept one space apart ("none": empty). */
+static int set_paths(struct parser *p, const struct config_key *key, char *value,
+		struct config *c)
+{
+	char out[CONFIG_PATH_SIZE] = "";
+	size_t used = 0;
+	char *save = NULL;
+	if (!strcmp(value, "none")) {
+		memset(c->system_boot_dirs, 0, sizeof(c->system_boot_dirs));
+		return 0;
+	}
+	for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		size_t n = strlen(w);
+		if (w[0] != '/')
+			return bad_value(p, key, w, "expected absolute paths, or none");
+		if (used + n + 2 > sizeof(out))
+			return parser_error(p, "value too long for %s", key->name);
+		if (used)
+			out[used++] = ' ';
+		memcpy(out + used, w, n + 1);
+		used += n;
+	}
+	memcpy(c->system_boot_dirs, out, sizeof(out));
+	return 0;
+}
+
 static int set_env(struct parser *p, const struct config_key *key, const char *value,
 		struct config *c)
 {
@@ -499,6 +575,10 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 		return set_dirs(p, key, value, c);
 	case KIND_ENV:
 		return set_env(p, key, value, c);
+	case KIND_CLASSES:
+		return set_classes(p, key, value, c);
+	case KIND_PATHS:
+		return set_paths(p, key, value, c);
 	}
 
 	/* String kinds, already checked to fit CONFIG_PATH_SIZE. */
@@ -625,7 +705,12 @@ void config_dump(const struct config *cfg, FILE *out)
 		case KIND_SOCKET:
 		case KIND_BACKEND:
 		case KIND_RUNDIR:
+		case KIND_CLASSES:
 			fprintf(out, "%s = %s\n", key->name, (const char *)field);
+			break;
+		case KIND_PATHS:
+			fprintf(out, "%s = %s\n", key->name, *(const char *)field ? (const char *)field
+				: "none");
 			break;
 		case KIND_BOOL:
 			fprintf(out, "%s = %s\n", key->name, *(const bool *)field ? "yes" : "no");

@@ -56,7 +56,17 @@ struct config {
 	/* manager_env = NAME=VALUE, repeatable: extra manager environment */
 	char manager_env[CONFIG_ENV_MAX][CONFIG_PATH_SIZE];
 	unsigned n_manager_env;
+	/* manager_classes = CLASS [CLASS...]: session classes that get a manager
+	 * ("user"); stored one space between classes */
+	char manager_classes[CONFIG_PATH_SIZE];
+	bool user_linger; /* no: whether users may enable/disable their own linger */
+	/* system_boot_dirs = DIR [DIR...] (dinit backend): autostart links for every
+	 * user; stored one space between directories */
+	char system_boot_dirs[CONFIG_PATH_SIZE];
 };
+
+/* Whether sessions of class cls start, wait for and keep a manager. */
+bool config_class_has_manager(const struct config *cfg, const char *cls);
 
 void config_defaults(struct config *cfg);
 

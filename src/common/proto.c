@@ -195,6 +195,69 @@ static bool bool_valid(uint32_t v)
 	return v == 0 || v == 1;
 }
 
+int proto_token_valid(const char *s)
+{
+	size_t len = strnlen(s, PROTO_TOKEN_SIZE);
+	if (len >= PROTO_TOKEN_SIZE)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!(c == '_' || c == '-' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				(c >= '0' && c <= '9')))
+			return 0;
+	}
+	return 1;
+}
+
+int proto_env_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+				(c >= '0' && c <= '9')))
+			return 0;
+	}
+	return 1;
+}
+
+/* Session context fields: tokens, and a VT number in range. */
+static bool context_valid(const char *cls, const char *type, const char *seat, uint32_t vtnr)
+{
+	return proto_token_valid(cls) && proto_token_valid(type) && proto_token_valid(seat) &&
+		vtnr <= PROTO_VTNR_MAX;
+}
+
+static bool env_op_valid(uint32_t op)
+{
+	return op >= 1 && op <= PROTO_ENV_OP_MAX;
+}
+
+/* One string of an ENV message, for its op: NAME (UNSET) or NAME=VALUE. */
+static bool env_var_valid(uint32_t op, const char *s, size_t len)
+{
+	if (len == 0 || len > PROTO_ENV_VAR_MAX || !string_valid(s, len))
+		return false;
+	const char *eq = memchr(s, '=', len);
+	if (op == PROTO_ENV_UNSET)
+		return !eq && proto_env_name_valid(s, len);
+	if (op == PROTO_ENV_SET || op == PROTO_ENV_LIST)
+		return eq && proto_env_name_valid(s, (size_t)(eq - s));
+	return false; /* SHOW carries none */
+}
+
+int proto_env_append(struct proto_env *env, size_t *used, const char *var)
+{
+	size_t len = strlen(var);
+	if (len + 1 > sizeof(env->vars) - *used)
+		return -1;
+	memcpy(env->vars + *used, var, len + 1);
+	*used += len + 1;
+	env->count++;
+	return 0;
+}
+
 /* Message bodies: one encoder and one decoder each, fields in struct order. */
 
 static void open_session_encode(struct writer *w, const struct proto_open_session *m)
@@ -209,6 +272,14 @@ static void open_session_encode(struct writer *w, const struct proto_open_sessio
 	writer_string(w, m->rhost, sizeof(m->rhost));
 	writer_u32(w, m->flags);
 	writer_string(w, m->rundir, sizeof(m->rundir));
+	if (!context_valid(m->session_class, m->session_type, m->seat, m->vtnr)) {
+		w->error = true;
+		return;
+	}
+	writer_string(w, m->session_class, sizeof(m->session_class));
+	writer_string(w, m->session_type, sizeof(m->session_type));
+	writer_string(w, m->seat, sizeof(m->seat));
+	writer_u32(w, m->vtnr);
 }
 
 static void open_session_decode(struct reader *r, struct proto_open_session *m)
@@ -221,6 +292,12 @@ static void open_session_decode(struct reader *r, struct proto_open_session *m)
 	if (!open_flags_valid(m->flags))
 		r->error = true;
 	reader_string(r, m->rundir, sizeof(m->rundir));
+	reader_string(r, m->session_class, sizeof(m->session_class));
+	reader_string(r, m->session_type, sizeof(m->session_type));
+	reader_string(r, m->seat, sizeof(m->seat));
+	m->vtnr = reader_u32(r);
+	if (!context_valid(m->session_class, m->session_type, m->seat, m->vtnr))
+		r->error = true;
 }
 
 static void open_reply_encode(struct writer *w, const struct proto_open_reply *m)
@@ -352,6 +429,75 @@ static void session_info_encode(struct writer *w, const struct proto_session_inf
 	writer_u32(w, m->flags);
 	writer_i32(w, m->pid);
 	writer_u64(w, m->since);
+	if (!m->session_class[0] ||
+		!context_valid(m->session_class, m->session_type, m->seat, m->vtnr)) {
+		w->error = true;
+		return;
+	}
+	writer_string(w, m->session_class, sizeof(m->session_class));
+	writer_string(w, m->session_type, sizeof(m->session_type));
+	writer_string(w, m->seat, sizeof(m->seat));
+	writer_u32(w, m->vtnr);
+}
+
+static void terminate_encode(struct writer *w, const struct proto_terminate *m)
+{
+	writer_u64(w, m->session_id);
+}
+
+static void terminate_decode(struct reader *r, struct proto_terminate *m)
+{
+	m->session_id = reader_u64(r);
+}
+
+static void env_encode(struct writer *w, const struct proto_env *m)
+{
+	if (!env_op_valid(m->op) || (m->op == PROTO_ENV_SHOW && m->count)) {
+		w->error = true;
+		return;
+	}
+	writer_u32(w, m->op);
+	writer_string(w, m->user, sizeof(m->user));
+	writer_u32(w, m->count);
+	size_t pos = 0;
+	for (uint32_t i = 0; i < m->count && !w->error; i++) {
+		size_t len = strnlen(m->vars + pos, sizeof(m->vars) - pos);
+		if (pos + len >= sizeof(m->vars) || !env_var_valid(m->op, m->vars + pos, len)) {
+			w->error = true;
+			return;
+		}
+		writer_u16(w, (uint16_t)len);
+		uint8_t *p = writer_reserve(w, len);
+		if (p)
+			memcpy(p, m->vars + pos, len);
+		pos += len + 1;
+	}
+}
+
+static void env_decode(struct reader *r, struct proto_env *m)
+{
+	m->op = reader_u32(r);
+	if (!env_op_valid(m->op))
+		r->error = true;
+	reader_string(r, m->user, sizeof(m->user));
+	m->count = reader_u32(r);
+	if (m->op == PROTO_ENV_SHOW && m->count)
+		r->error = true;
+	size_t pos = 0;
+	for (uint32_t i = 0; i < m->count && !r->error; i++) {
+		uint16_t len = reader_u16(r);
+		const uint8_t *p = reader_take(r, len);
+		if (!p)
+			return;
+		if ((size_t)len + 1 > sizeof(m->vars) - pos ||
+			!env_var_valid(m->op, (const char *)p, len)) {
+			r->error = true;
+			return;
+		}
+		memcpy(m->vars + pos, p, len);
+		m->vars[pos + len] = '\0';
+		pos += (size_t)len + 1;
+	}
 }
 
 static void session_info_decode(struct reader *r, struct proto_session_info *m)
@@ -367,6 +513,13 @@ static void session_info_decode(struct reader *r, struct proto_session_info *m)
 		r->error = true;
 	m->pid = reader_i32(r);
 	m->since = reader_u64(r);
+	reader_string(r, m->session_class, sizeof(m->session_class));
+	reader_string(r, m->session_type, sizeof(m->session_type));
+	reader_string(r, m->seat, sizeof(m->seat));
+	m->vtnr = reader_u32(r);
+	if (!m->session_class[0] ||
+		!context_valid(m->session_class, m->session_type, m->seat, m->vtnr))
+		r->error = true;
 }
 
 ssize_t proto_encode(const struct proto_msg *msg, void *buf, size_t cap)
@@ -401,6 +554,12 @@ ssize_t proto_encode(const struct proto_msg *msg, void *buf, size_t cap)
 		break;
 	case PROTO_SESSION_INFO:
 		session_info_encode(&w, &msg->u.session);
+		break;
+	case PROTO_TERMINATE:
+		terminate_encode(&w, &msg->u.terminate);
+		break;
+	case PROTO_ENV:
+		env_encode(&w, &msg->u.env);
 		break;
 	case PROTO_LIST_USERS:
 	case PROTO_LIST_SESSIONS:
@@ -451,6 +610,12 @@ int proto_decode(const void *buf, size_t len, struct proto_msg *msg)
 	case PROTO_SESSION_INFO:
 		session_info_decode(&r, &msg->u.session);
 		break;
+	case PROTO_TERMINATE:
+		terminate_decode(&r, &msg->u.terminate);
+		break;
+	case PROTO_ENV:
+		env_decode(&r, &msg->u.env);
+		break;
 	case PROTO_LIST_USERS:
 	case PROTO_LIST_SESSIONS:
 	case PROTO_END:
@@ -477,6 +642,8 @@ const char *proto_type_name(unsigned type)
 	case PROTO_SESSION_INFO: return "session_info";
 	case PROTO_END: return "end";
 	case PROTO_CONTROL: return "control";
+	case PROTO_TERMINATE: return "terminate";
+	case PROTO_ENV: return "env";
 	default: return "unknown";
 	}
 }

@@ -22,8 +22,18 @@
  *   LIST_SESSIONS  any → daemon               → SESSION_INFO * n, END
  *   STATUS         any → daemon               → USER_INFO, SESSION_INFO * n, END
  *                                               or RESULT (error)
- *   CONTROL        any → daemon (changes need root) → RESULT
+ *   CONTROL        any → daemon (changes need root; some ops allow the user
+ *                  themselves, see server.c) → RESULT
+ *   TERMINATE      any → daemon (root, or the session's own user) → RESULT
+ *   ENV SET/UNSET  any → daemon (root, or for oneself) → RESULT
+ *   ENV SHOW       any → daemon (root, or for oneself) → ENV LIST * n, END
+ *                                               or RESULT (error)
  *   RESULT         daemon → any: also the answer to any invalid request
+ *
+ * Versions: any change of a message's fields changes PROTO_VERSION, so that
+ * peers of different versions refuse each other's packets whole instead of
+ * misreading them. Version 2 added the session class, type, seat and VT to
+ * OPEN_SESSION and SESSION_INFO, and the TERMINATE and ENV messages.
  */
 #ifndef DUS_PROTO_H
 #define DUS_PROTO_H
@@ -32,7 +42,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_MSG_MAX 4096
 
 /* Field sizes, including the terminating NUL of the decoded string. */
@@ -41,6 +51,10 @@
 #define PROTO_HOST_SIZE 256  /* rhost */
 #define PROTO_PATH_SIZE 1024 /* paths, addresses */
 #define PROTO_TEXT_SIZE 256  /* human-readable messages */
+#define PROTO_TOKEN_SIZE 32  /* session class, type, seat: [A-Za-z0-9_-] */
+#define PROTO_VTNR_MAX 65535
+#define PROTO_ENV_VAR_MAX 1021 /* one NAME=VALUE (dinit's own limit) */
+#define PROTO_ENV_DATA_SIZE 3800 /* every string of one ENV message, NUL-separated */
 
 enum proto_type {
 	PROTO_OPEN_SESSION = 1,
@@ -54,6 +68,8 @@ enum proto_type {
 	PROTO_SESSION_INFO = 9,
 	PROTO_END = 10,
 	PROTO_CONTROL = 11,
+	PROTO_TERMINATE = 12,
+	PROTO_ENV = 13,
 };
 
 /* proto_open_session.flags */
@@ -69,6 +85,11 @@ struct proto_open_session {
 	uint32_t flags;
 	/* XDG_RUNTIME_DIR already set earlier in the PAM stack, or "". */
 	char rundir[PROTO_PATH_SIZE];
+	/* Session context: tokens, "" when unknown (class "" means "user"). */
+	char session_class[PROTO_TOKEN_SIZE];
+	char session_type[PROTO_TOKEN_SIZE];
+	char seat[PROTO_TOKEN_SIZE];
+	uint32_t vtnr; /* 0: none, else at most PROTO_VTNR_MAX */
 };
 
 enum proto_open_status {
@@ -139,6 +160,32 @@ struct proto_session_info {
 	uint32_t flags; /* PROTO_OPEN_* */
 	int32_t pid;    /* the process that opened the session */
 	uint64_t since; /* unix time the session was opened */
+	char session_class[PROTO_TOKEN_SIZE]; /* never "" */
+	char session_type[PROTO_TOKEN_SIZE];
+	char seat[PROTO_TOKEN_SIZE];
+	uint32_t vtnr;
+};
+
+/* TERMINATE: end session_id (root, or the session's own user). */
+struct proto_terminate {
+	uint64_t session_id;
+};
+
+enum proto_env_op {
+	PROTO_ENV_SET = 1,   /* vars: NAME=VALUE each */
+	PROTO_ENV_UNSET = 2, /* vars: NAME each */
+	PROTO_ENV_SHOW = 3,  /* no vars; answered with LIST messages, then END */
+	PROTO_ENV_LIST = 4,  /* daemon → client: NAME=VALUE each */
+	PROTO_ENV_OP_MAX = 4,
+};
+
+struct proto_env {
+	uint32_t op;                /* enum proto_env_op */
+	char user[PROTO_NAME_SIZE]; /* a name or decimal uid; "" = the caller */
+	uint32_t count;             /* strings in vars */
+	/* count NUL-terminated strings, back to back; NAME is [A-Za-z_][A-Za-z0-9_]*,
+	 * a string is at most PROTO_ENV_VAR_MAX bytes without control characters. */
+	char vars[PROTO_ENV_DATA_SIZE];
 };
 
 struct proto_msg {
@@ -152,6 +199,8 @@ struct proto_msg {
 		struct proto_control control;
 		struct proto_user_info user;
 		struct proto_session_info session;
+		struct proto_terminate terminate;
+		struct proto_env env;
 		/* LIST_USERS, LIST_SESSIONS, END: no fields */
 	} u;
 };
@@ -170,6 +219,16 @@ int proto_decode(const void *buf, size_t len, struct proto_msg *msg);
 
 /* Name of a message type for logs, "unknown" for anything else. */
 const char *proto_type_name(unsigned type);
+
+/* Whether s is a valid session class/type/seat token ("" included). */
+int proto_token_valid(const char *s);
+/* Whether the first len bytes of s are an environment variable name. */
+int proto_env_name_valid(const char *s, size_t len);
+/*
+ * Append one string to an ENV message's vars (count and the used length are
+ * tracked by the caller through *used). 0, or -1 when it does not fit.
+ */
+int proto_env_append(struct proto_env *env, size_t *used, const char *var);
 
 /* Copy a C string into a fixed field, truncating; always NUL-terminates. */
 void proto_strlcpy(char *dst, const char *src, size_t size);

@@ -256,13 +256,14 @@ static void user_json_members(struct json *j, const struct proto_user_info *u)
 
 static const struct table_column session_columns[] = {
 	{ "ID", true },     { "USER", false }, { "UID", true }, { "SERVICE", false },
-	{ "TTY", false },   { "RHOST", false }, { "PID", true }, { "AGE", true },
+	{ "TTY", false },   { "RHOST", false }, { "PID", true }, { "CLASS", false },
+	{ "TYPE", false },  { "SEAT", false },  { "AGE", true },
 };
 
 static int session_add_row(struct table *t, const struct proto_session_info *s, time_t now)
 {
 	char id[24], uid[16], pid[16], age[32];
-	const char *cells[8];
+	const char *cells[11];
 
 	snprintf(id, sizeof(id), "%" PRIu64, s->id);
 	snprintf(uid, sizeof(uid), "%" PRIu32, s->uid);
@@ -275,7 +276,10 @@ static int session_add_row(struct table *t, const struct proto_session_info *s, 
 	cells[4] = s->tty;
 	cells[5] = s->rhost;
 	cells[6] = pid;
-	cells[7] = age;
+	cells[7] = s->session_class;
+	cells[8] = s->session_type;
+	cells[9] = s->seat;
+	cells[10] = age;
 	if (table_add_row(t, cells) < 0) {
 		ctl_err("collecting the session list: %s", strerror(errno));
 		return CTL_EXIT_FAILED;
@@ -304,6 +308,17 @@ static void session_json(struct json *j, const struct proto_session_info *s)
 	json_int(j, s->pid);
 	json_key(j, "since");
 	json_uint(j, s->since);
+	json_key(j, "class");
+	json_string(j, s->session_class);
+	json_key(j, "type");
+	json_string_or_null(j, s->session_type);
+	json_key(j, "seat");
+	json_string_or_null(j, s->seat);
+	json_key(j, "vtnr");
+	if (s->vtnr)
+		json_uint(j, s->vtnr);
+	else
+		json_null(j);
 	json_end_object(j);
 }
 
@@ -525,17 +540,28 @@ static int cmd_status(const struct ctl *ctl, const struct command *cmd, const ch
 	return rc;
 }
 
+static int request_result(const struct ctl *ctl, const struct command *cmd,
+	const struct proto_msg *req);
+
 static int cmd_control(const struct ctl *ctl, const struct command *cmd, const char *user)
 {
 	struct proto_msg req = { .type = PROTO_CONTROL };
+
+	req.u.control.op = cmd->op;
+	proto_strlcpy(req.u.control.user, user ? user : "", sizeof(req.u.control.user));
+	return request_result(ctl, cmd, &req);
+}
+
+/* Send req, expect one RESULT, and report it (text, or the JSON result object). */
+static int request_result(const struct ctl *ctl, const struct command *cmd,
+	const struct proto_msg *req)
+{
 	struct proto_msg reply;
 	struct ctl_conn conn;
 	const struct proto_result *res;
 	int rc;
 
-	req.u.control.op = cmd->op;
-	proto_strlcpy(req.u.control.user, user ? user : "", sizeof(req.u.control.user));
-	rc = request_send(ctl, &conn, &req);
+	rc = request_send(ctl, &conn, req);
 	if (rc != 0)
 		return rc;
 	rc = ctl_conn_recv(&conn, &reply);
@@ -585,6 +611,174 @@ static int cmd_control(const struct ctl *ctl, const struct command *cmd, const c
 	return CTL_EXIT_OK;
 }
 
+/* terminate-session ID: the argument is a session id, not a user. */
+static int cmd_terminate(const struct ctl *ctl, const struct command *cmd, const char *arg)
+{
+	struct proto_msg req = { .type = PROTO_TERMINATE };
+	char *end;
+
+	errno = 0;
+	unsigned long long id = strtoull(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end || errno || id == 0)
+		return usage_error("%s: '%s' is not a session id (see list-sessions)", cmd->name,
+			arg);
+	req.u.terminate.session_id = id;
+	return request_result(ctl, cmd, &req);
+}
+
+/* ---- manager environment ------------------------------------------------ */
+
+static const char *user_arg_problem(const char *name);
+
+/* Commands whose run is NULL: op is one of these, arguments are parsed here. */
+enum { ENV_CMD_SET = 1, ENV_CMD_UNSET, ENV_CMD_IMPORT, ENV_CMD_SHOW };
+
+/* Send one ENV request of vars[0..n) and check its RESULT. */
+static int env_send(const struct ctl *ctl, struct proto_msg *req)
+{
+	struct ctl_conn conn;
+	struct proto_msg reply;
+	int rc = request_send(ctl, &conn, req);
+	if (rc != 0)
+		return rc;
+	rc = ctl_conn_recv(&conn, &reply);
+	ctl_conn_close(&conn);
+	if (rc != 0)
+		return rc;
+	if (reply.type != PROTO_RESULT || reply.u.result.code < 0)
+		return reply_unexpected(&reply, PROTO_ENV);
+	if (reply.u.result.code != 0)
+		return report_daemon_error(&reply.u.result);
+	return 0;
+}
+
+static int env_show(const struct ctl *ctl, struct proto_msg *req)
+{
+	struct ctl_conn conn;
+	struct proto_msg reply;
+	struct outbuf ob = { 0 };
+	struct json json = { 0 };
+	size_t nitems = 0;
+	int rc = request_send(ctl, &conn, req);
+	if (rc != 0)
+		return rc;
+	rc = outbuf_open(&ob);
+	if (rc != 0) {
+		ctl_conn_close(&conn);
+		return rc;
+	}
+	json_init(&json, ob.f);
+	if (ctl->json)
+		json_begin_object(&json);
+	for (;;) {
+		rc = ctl_conn_recv(&conn, &reply);
+		if (rc != 0 || reply.type == PROTO_END)
+			break;
+		if (reply.type != PROTO_ENV || reply.u.env.op != PROTO_ENV_LIST) {
+			rc = reply_unexpected(&reply, PROTO_ENV);
+			break;
+		}
+		const char *v = reply.u.env.vars;
+		for (uint32_t i = 0; i < reply.u.env.count; v += strlen(v) + 1, i++) {
+			if (++nitems > MAX_ITEMS)
+				break;
+			const char *eq = strchr(v, '=');
+			if (ctl->json) {
+				char name[PROTO_ENV_VAR_MAX + 1];
+				snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
+				json_key(&json, name);
+				json_string(&json, eq + 1);
+			} else {
+				fprintf(ob.f, "%s\n", v);
+			}
+		}
+	}
+	ctl_conn_close(&conn);
+	if (ctl->json) {
+		json_end_object(&json);
+		json_finish(&json);
+	}
+	int close_rc = outbuf_close(&ob, rc == 0);
+	return rc ? rc : close_rc;
+}
+
+/*
+ * setenv|unsetenv|import-environment|show-environment [-u USER] ARG...:
+ * as many variables per request as fit, each request applied whole.
+ */
+static int env_main(const struct ctl *ctl, const struct command *cmd, const char *user,
+	int argc, char **argv)
+{
+	struct proto_msg req = { .type = PROTO_ENV };
+	size_t used = 0;
+	int i = 0, rc;
+
+	if (!user)
+		user = "";
+	else if (user_arg_problem(user))
+		return usage_error("%s: %s", cmd->name, user_arg_problem(user));
+	proto_strlcpy(req.u.env.user, user, sizeof(req.u.env.user));
+	if (cmd->op == ENV_CMD_SHOW) {
+		if (i < argc)
+			return usage_error("%s: unexpected argument '%s'", cmd->name, argv[i]);
+		req.u.env.op = PROTO_ENV_SHOW;
+		return env_show(ctl, &req);
+	}
+	if (i >= argc)
+		return usage_error("%s needs at least one %s", cmd->name,
+			cmd->op == ENV_CMD_SET ? "NAME=VALUE" : "NAME");
+	req.u.env.op = cmd->op == ENV_CMD_UNSET ? PROTO_ENV_UNSET : PROTO_ENV_SET;
+	char var[PROTO_ENV_VAR_MAX + 2];
+	bool any = false;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		size_t len = strlen(a);
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a) : len;
+		if (cmd->op == ENV_CMD_SET ? !eq : eq != NULL)
+			return usage_error("%s: '%s': expected %s", cmd->name, a,
+				cmd->op == ENV_CMD_SET ? "NAME=VALUE" : "a NAME");
+		if (!proto_env_name_valid(a, nl))
+			return usage_error("%s: '%.*s' is not a variable name", cmd->name, (int)nl, a);
+		if (cmd->op == ENV_CMD_IMPORT) {
+			const char *val = getenv(a);
+			if (!val) {
+				ctl_err("warning: %s is not set: skipped", a);
+				continue;
+			}
+			if (snprintf(var, sizeof(var), "%s=%s", a, val) > PROTO_ENV_VAR_MAX) {
+				ctl_err("warning: %s is too long (at most %d bytes): skipped", a,
+					PROTO_ENV_VAR_MAX);
+				continue;
+			}
+		} else {
+			if (len > PROTO_ENV_VAR_MAX)
+				return usage_error("%s: '%.32s...' is too long (at most %d bytes)",
+					cmd->name, a, PROTO_ENV_VAR_MAX);
+			snprintf(var, sizeof(var), "%s", a);
+		}
+		for (const unsigned char *p = (const unsigned char *)var; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				return usage_error("%s: %.*s: control characters cannot be sent",
+					cmd->name, (int)nl, a);
+		if (proto_env_append(&req.u.env, &used, var) < 0) {
+			rc = env_send(ctl, &req);
+			if (rc != 0)
+				return rc;
+			req.u.env.count = 0;
+			used = 0;
+			proto_env_append(&req.u.env, &used, var);
+		}
+		any = true;
+	}
+	if (!any)
+		return CTL_EXIT_OK; /* every named variable was unset: warned already */
+	rc = env_send(ctl, &req);
+	if (rc == 0 && ctl->json)
+		printf("{\"ok\":true,\"code\":0,\"message\":\"environment changed\"}\n");
+	return rc;
+}
+
 static const struct command commands[] = {
 	{ "list-users", false, cmd_list_users, 0, "list the users the daemon knows" },
 	{ "list-sessions", false, cmd_list_sessions, 0, "list the open sessions" },
@@ -596,6 +790,15 @@ static const struct command commands[] = {
 	{ "stop-user", true, cmd_control, PROTO_CTL_STOP_USER, "stop USER's service manager" },
 	{ "restart-user", true, cmd_control, PROTO_CTL_RESTART_USER,
 		"restart USER's service manager" },
+	{ "terminate-session", true, cmd_terminate, 0,
+		"end session ID (root, or the session's own user)" },
+	{ "setenv", false, NULL, ENV_CMD_SET,
+		"[-u USER] NAME=VALUE...: set variables in the manager's environment" },
+	{ "unsetenv", false, NULL, ENV_CMD_UNSET, "[-u USER] NAME...: remove them" },
+	{ "import-environment", false, NULL, ENV_CMD_IMPORT,
+		"[-u USER] NAME...: setenv with this process's values" },
+	{ "show-environment", false, NULL, ENV_CMD_SHOW,
+		"[-u USER]: print what setenv has set" },
 	{ "reload", false, cmd_control, PROTO_CTL_RELOAD, "make the daemon reload its config" },
 	{ "reexec", false, cmd_control, PROTO_CTL_REEXEC,
 		"re-execute the daemon in place, keeping every session" },
@@ -612,6 +815,7 @@ static void print_help(void)
 	       "Options:\n"
 	       "      --socket PATH  control socket (default " DEFAULT_SOCKET ")\n"
 	       "      --json         print JSON instead of text\n"
+	       "  -u USER            the user of the environment commands (default: you)\n"
 	       "  -h, --help         show this help and exit\n"
 	       "  -V, --version      show the version and exit\n"
 	       "\n"
@@ -620,11 +824,14 @@ static void print_help(void)
 		char name[32];
 
 		snprintf(name, sizeof(name), "%s%s", commands[i].name,
-			commands[i].takes_user ? " USER" : "");
+			!commands[i].takes_user ? "" :
+			commands[i].run == cmd_terminate ? " ID" : " USER");
 		printf("  %-20s %s\n", name, commands[i].summary);
 	}
 	printf("\n"
-	       "USER is a user name or a numeric uid. Anyone may query; changing state needs root.\n"
+	       "USER is a user name or a numeric uid. Anyone may query; changing state needs root,\n"
+	       "except that a user may stop-user, restart-user and terminate-session their own\n"
+	       "(and enable-linger/disable-linger themselves when the config allows it).\n"
 	       "Exit status: 0 success, 1 the daemon refused or failed, 2 usage error,\n"
 	       "3 the daemon cannot be reached.\n");
 }
@@ -662,8 +869,12 @@ int main(int argc, char **argv)
 
 	setlocale(LC_ALL, "");
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
+	const char *env_user = NULL; /* -u USER of the environment commands */
+	while ((opt = getopt_long(argc, argv, ":hVu:", options, NULL)) != -1) {
 		switch (opt) {
+		case 'u':
+			env_user = optarg;
+			break;
 		case OPT_SOCKET:
 			if (optarg[0] == '\0')
 				return usage_error("--socket needs a non-empty path");
@@ -709,6 +920,18 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return usage_error("unknown command '%s'", argv[optind]);
 	optind++;
+	if (env_user && cmd->run)
+		return usage_error("%s: -u is for the environment commands", cmd->name);
+	if (!cmd->run) {
+		ctl.now = time(NULL);
+		rc = env_main(&ctl, cmd, env_user, argc - optind, argv + optind);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			ctl_err("writing output: %s", strerror(errno));
+			if (rc == CTL_EXIT_OK)
+				rc = CTL_EXIT_FAILED;
+		}
+		return rc;
+	}
 	if (cmd->takes_user) {
 		const char *problem;
 

@@ -179,6 +179,15 @@ static int prepare_dinit(const struct config *cfg, const struct backend_user *us
 	const char *lx = libexec_dir();
 
 	plan_arg(b, plan_str(b, "%s/dinit-launch", lx));
+	/* system_boot_dirs: one option each, read by dinit-launch as the user. */
+	for (const char *d = cfg->system_boot_dirs; *d;) {
+		size_t len = strcspn(d, " ");
+		plan_arg(b, plan_str(b, "--system-boot-dir"));
+		plan_arg(b, plan_str(b, "%.*s", (int)len, d));
+		d += len;
+		while (*d == ' ')
+			d++;
+	}
 	plan_arg(b, plan_str(b, "%s", gen));
 	plan_arg(b, plan_str(b, "%s/.config/dinit.d/boot.d", user->home));
 	plan_arg(b, plan_str(b, "%s/notify-ready", lx));

@@ -21,6 +21,7 @@
 #include "state.h"
 #include "supervisor.h"
 #include "user.h"
+#include "userenv.h"
 
 #define REQUEST_DEADLINE_MS 5000      /* a client must send its request within */
 #define WAIT_GRACE_MS 5000            /* beyond login_timeout for a waiting login */
@@ -45,6 +46,7 @@ struct client {
 	size_t out_bytes;
 	uint32_t events;         /* what c->src is registered for */
 	struct session *waiting; /* the session whose readiness this login awaits */
+	struct userenv_job *env_job; /* a setenv/unsetenv being applied, or NULL */
 	bool closing;            /* drop once the output queue is flushed */
 	bool busy;               /* a handler of its request runs: not freed now */
 	bool dead;               /* destroy once that handler has returned */
@@ -339,11 +341,45 @@ static int handle_status(struct client *c, const struct proto_status *req)
 	return ctx.err ? -1 : send_end(c);
 }
 
+/*
+ * Self-service: which CONTROL requests a non-root client may make. Its own
+ * manager's stop and restart; its own linger when user_linger = yes.
+ * Everything else needs root.
+ */
+static bool control_allowed(const struct client *c, const struct proto_control *req)
+{
+	if (c->uid == 0)
+		return true;
+	switch (req->op) {
+	case PROTO_CTL_STOP_USER:
+	case PROTO_CTL_RESTART_USER:
+		return user_arg_is(req->user, c->uid);
+	case PROTO_CTL_ENABLE_LINGER:
+	case PROTO_CTL_DISABLE_LINGER:
+		return daemon_config()->user_linger && user_arg_is(req->user, c->uid);
+	default:
+		return false;
+	}
+}
+
+static int handle_terminate(struct client *c, const struct proto_terminate *req)
+{
+	struct session *s = session_find(req->session_id);
+	if (!s)
+		return client_send_result(c, ENOENT, "no such session");
+	if (c->uid != 0 && s->user->uid != c->uid)
+		return client_refuse(c, "terminate another user's session",
+			"permission denied: only root or the session's own user may terminate it");
+	session_terminate(s, c->uid);
+	return client_send_result(c, 0, "session terminated");
+}
+
 static int handle_control(struct client *c, const struct proto_control *req)
 {
-	if (c->uid != 0)
+	if (!control_allowed(c, req))
 		return client_refuse(c, "change state (control request)",
-			"permission denied: changing state needs root");
+			"permission denied: changing state needs root (a user may only stop or "
+			"restart their own manager)");
 	char err[PROTO_TEXT_SIZE] = "";
 	int code = 0;
 	switch (req->op) {
@@ -384,6 +420,89 @@ static int handle_control(struct client *c, const struct proto_control *req)
 	}
 }
 
+/* The change reached the user's manager (or could not): answer the client. */
+static void env_applied(void *data, bool ok, const char *message)
+{
+	struct client *c = data;
+	char msg[PROTO_TEXT_SIZE];
+	c->env_job = NULL;
+	if (ok)
+		snprintf(msg, sizeof(msg), "environment changed");
+	else
+		snprintf(msg, sizeof(msg), "stored, but not applied to the running manager: %.180s",
+			message);
+	timer_arm(&c->deadline, REQUEST_DEADLINE_MS);
+	if (client_send_result(c, ok ? 0 : EIO, msg) < 0 || client_flush(c) < 0)
+		client_drop(c);
+}
+
+struct env_list_ctx {
+	struct client *c;
+	struct proto_msg m;
+	size_t used;
+	int err;
+};
+
+static void env_list_one(const char *var, void *data)
+{
+	struct env_list_ctx *ctx = data;
+	if (ctx->err)
+		return;
+	if (proto_env_append(&ctx->m.u.env, &ctx->used, var) == 0)
+		return;
+	if (client_send(ctx->c, &ctx->m) < 0) {
+		ctx->err = -1;
+		return;
+	}
+	ctx->m.u.env.count = 0;
+	ctx->used = 0;
+	if (proto_env_append(&ctx->m.u.env, &ctx->used, var) < 0)
+		ctx->err = -1; /* cannot happen: one variable always fits */
+}
+
+/*
+ * setenv, unsetenv, show-environment: root for anyone, a user for
+ * themselves. The user must have a manager (starting, ready, restarting):
+ * its environment lives as long as it does.
+ */
+static int handle_env(struct client *c, const struct proto_env *req)
+{
+	char err[PROTO_TEXT_SIZE] = "";
+	struct user *u = req->user[0] ? user_find_by_arg(req->user) : user_find(c->uid);
+	if (c->uid != 0 && ((req->user[0] && !user_arg_is(req->user, c->uid)) ||
+			    (u && u->uid != c->uid)))
+		return client_refuse(c, "change another user's environment",
+			"permission denied: a user may only change their own manager's environment");
+	if (!u || u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_FAILED ||
+		u->mgr.state == MANAGER_STOPPING) {
+		snprintf(err, sizeof(err), "%.64s has no running service manager",
+			u ? u->name : req->user[0] ? req->user : "the caller");
+		return client_send_result(c, ENOENT, err);
+	}
+	if (req->op == PROTO_ENV_SHOW) {
+		struct env_list_ctx *ctx = calloc(1, sizeof(*ctx));
+		if (!ctx)
+			return -1;
+		ctx->c = c;
+		ctx->m.type = PROTO_ENV;
+		ctx->m.u.env.op = PROTO_ENV_LIST;
+		userenv_foreach(u->uid, env_list_one, ctx);
+		int r = ctx->err;
+		if (!r && ctx->m.u.env.count)
+			r = client_send(c, &ctx->m);
+		free(ctx);
+		return r < 0 ? -1 : send_end(c);
+	}
+	if (req->op != PROTO_ENV_SET && req->op != PROTO_ENV_UNSET)
+		return client_send_result(c, EPROTO, "unexpected request");
+	if (c->env_job)
+		return client_send_result(c, EBUSY, "a change is still being applied");
+	int code = userenv_change(u, req, env_applied, c, &c->env_job, err, sizeof(err));
+	if (code || !c->env_job)
+		return client_send_result(c, code, code ? err : "environment changed");
+	return 0; /* answered by env_applied */
+}
+
 static int client_handle(struct client *c, const struct proto_msg *msg)
 {
 	struct list_ctx ctx = {.c = c};
@@ -402,6 +521,10 @@ static int client_handle(struct client *c, const struct proto_msg *msg)
 		return handle_status(c, &msg->u.status);
 	case PROTO_CONTROL:
 		return handle_control(c, &msg->u.control);
+	case PROTO_TERMINATE:
+		return handle_terminate(c, &msg->u.terminate);
+	case PROTO_ENV:
+		return handle_env(c, &msg->u.env);
 	default:
 		return client_send_result(c, EPROTO, "unexpected message type");
 	}
@@ -491,6 +614,8 @@ static void client_destroy(struct client *c)
 		c->waiting->waiter = NULL;
 	if (c == reexec_client)
 		reexec_client = NULL;
+	if (c->env_job)
+		userenv_cancel(c->env_job);
 	timer_disarm(&c->deadline);
 	poller_remove_fd(c->src);
 	close(c->fd);

@@ -137,14 +137,16 @@ static int write_file(const char *path, const char *text, size_t len)
 
 int state_save_session(const struct state_session *s)
 {
-	char path[PROTO_PATH_SIZE], text[1024];
+	char path[PROTO_PATH_SIZE], text[1280];
 	if (state_path(path, sizeof(path), "sessions/%" PRIu64, s->id) < 0)
 		return -1;
 	int n = snprintf(text, sizeof(text),
 		"id=%" PRIu64 "\nuid=%u\npid=%d\npid_start=%" PRIu64 "\nservice=%s\ntty=%s\n"
-		"rhost=%s\nflags=%u\nsince=%lld\nexport_rundir=%d\n",
+		"rhost=%s\nflags=%u\nsince=%lld\nexport_rundir=%d\n"
+		"class=%s\ntype=%s\nseat=%s\nvtnr=%u\nmanager=%d\n",
 		s->id, (unsigned)s->uid, (int)s->pid, s->pid_start, s->service, s->tty, s->rhost,
-		(unsigned)s->flags, (long long)s->since, s->export_rundir);
+		(unsigned)s->flags, (long long)s->since, s->export_rundir,
+		s->session_class, s->session_type, s->seat, (unsigned)s->vtnr, s->has_manager);
 	return n > 0 && (size_t)n < sizeof(text) ? write_file(path, text, (size_t)n) : -1;
 }
 
@@ -222,6 +224,11 @@ static void session_kv(const char *k, const char *v, void *data)
 	else if (!strcmp(k, "flags")) s->flags = (uint32_t)strtoul(v, NULL, 10) & PROTO_OPEN_FLAGS_ALL;
 	else if (!strcmp(k, "since")) s->since = (time_t)strtoll(v, NULL, 10);
 	else if (!strcmp(k, "export_rundir")) s->export_rundir = atoi(v) != 0;
+	else if (!strcmp(k, "class")) proto_strlcpy(s->session_class, v, sizeof(s->session_class));
+	else if (!strcmp(k, "type")) proto_strlcpy(s->session_type, v, sizeof(s->session_type));
+	else if (!strcmp(k, "seat")) proto_strlcpy(s->seat, v, sizeof(s->seat));
+	else if (!strcmp(k, "vtnr")) s->vtnr = (uint32_t)strtoul(v, NULL, 10);
+	else if (!strcmp(k, "manager")) s->has_manager = atoi(v) != 0;
 }
 
 static void user_kv(const char *k, const char *v, void *data)
@@ -259,7 +266,7 @@ void state_foreach_session(void (*fn)(const struct state_session *s, void *data)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || strchr(e->d_name, '.'))
 			continue; /* ".", "..", and leftover "<id>.new" */
-		struct state_session s = {0};
+		struct state_session s = {.has_manager = -1};
 		if (read_kv(dirfd(d), e->d_name, session_kv, &s) < 0 || !s.id ||
 			strtoull(e->d_name, NULL, 10) != s.id) {
 			log_warn("ignoring unreadable session record %s", e->d_name);

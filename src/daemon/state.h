@@ -30,6 +30,11 @@ struct state_session {
 	uint32_t flags;
 	time_t since;
 	bool export_rundir;
+	char session_class[PROTO_TOKEN_SIZE]; /* "" in records of older daemons */
+	char session_type[PROTO_TOKEN_SIZE];
+	char seat[PROTO_TOKEN_SIZE];
+	uint32_t vtnr;
+	int has_manager; /* 1 or 0; -1 in records of older daemons */
 };
 
 struct state_user {

@@ -30,12 +30,13 @@
 #include "state.h"
 #include "user.h"
 #include "usergroup.h"
+#include "userenv.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS 60000 /* up this long: earlier failures are forgiven */
 #define KEEPER_GRACE_MS 5000 /* for a keeper's close, once the user's processes are killed */
-#define ENV_MAX (16 + CONFIG_ENV_MAX + BACKEND_ENV_MAX)
+#define ENV_MAX (16 + CONFIG_ENV_MAX + BACKEND_ENV_MAX + USERENV_MAX)
 
 /* The managers' output, in the user's runtime dir. */
 #define MANAGER_LOG "dinit-userservd.log"
@@ -603,6 +604,11 @@ static void env_put(struct spawn_env *e, const char *assignment)
 	env_set(e, name, assignment + nl + 1);
 }
 
+static void env_put_var(const char *assignment, void *data)
+{
+	env_put(data, assignment);
+}
+
 static void env_build(struct spawn_env *e, const struct user *u, const struct backend_plan *plan,
 	const char *ready_fifo)
 {
@@ -626,6 +632,7 @@ static void env_build(struct spawn_env *e, const struct user *u, const struct ba
 		env_put(e, cfg->manager_env[i]);
 	for (unsigned i = 0; i < BACKEND_ENV_MAX && plan->env[i]; i++)
 		env_put(e, plan->env[i]);
+	userenv_foreach(u->uid, env_put_var, e); /* setenv: kept across restarts */
 	if (ready_fifo)
 		env_set(e, "DINIT_USERSERVD_READY", ready_fifo);
 }

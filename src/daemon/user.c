@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "rundir_cleanup.h"
 #include "server.h"
 #include "state.h"
+#include "userenv.h"
 
 static struct hmap users;    /* by uid */
 static struct hmap users_by_name; /* by name_hash(name) */
@@ -101,6 +103,33 @@ struct user *user_find_by_arg(const char *arg)
 	return NULL;
 }
 
+bool user_arg_is(const char *arg, uid_t uid)
+{
+	uid_t parsed;
+	if (parse_uid(arg, &parsed))
+		return parsed == uid;
+	struct user *u = user_find_by_name(arg);
+	if (u)
+		return u->uid == uid;
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096];
+	getpwnam_r(arg, &pwbuf, buf, sizeof(buf), &pw);
+	return pw && pw->pw_uid == uid;
+}
+
+void session_terminate(struct session *s, uid_t by)
+{
+	log_info("terminate-session %llu of %s (login process %d), asked by uid %u",
+		(unsigned long long)s->id, s->user->name, (int)s->pid, (unsigned)by);
+	/* Through the pidfd: never a process that reused the pid. SIGHUP as for
+	 * a hangup of its terminal, SIGTERM for logins that ignore it. */
+	if (pidfd_send_signal(s->pidfd, SIGHUP, NULL, 0) < 0 && errno != ESRCH)
+		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
+	if (pidfd_send_signal(s->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
+		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
+	session_close(s, "terminated"); /* may free the user */
+}
+
 static void user_free(struct user *u)
 {
 	log_debug("forgetting user %s (uid %u)", u->name, (unsigned)u->uid);
@@ -108,6 +137,7 @@ static void user_free(struct user *u)
 	if (u->rundir_managed && u->rundir[0])
 		rundir_cleanup_start(u->rundir, u->uid);
 	state_drop_user(u->uid);
+	userenv_forget(u->uid);
 	hmap_remove(&users, &u->node);
 	hmap_remove(&users_by_name, &u->name_node);
 	free(u);
@@ -138,7 +168,11 @@ static void session_save(const struct session *s)
 	struct state_session ss = {
 		.id = s->id, .uid = s->user->uid, .pid = s->pid, .pid_start = s->pid_start,
 		.flags = s->flags, .since = s->since, .export_rundir = s->export_rundir,
+		.vtnr = s->vtnr, .has_manager = s->has_manager,
 	};
+	proto_strlcpy(ss.session_class, s->session_class, sizeof(ss.session_class));
+	proto_strlcpy(ss.session_type, s->session_type, sizeof(ss.session_type));
+	proto_strlcpy(ss.seat, s->seat, sizeof(ss.seat));
 	proto_strlcpy(ss.service, s->service, sizeof(ss.service));
 	proto_strlcpy(ss.tty, s->tty, sizeof(ss.tty));
 	proto_strlcpy(ss.rhost, s->rhost, sizeof(ss.rhost));
@@ -166,7 +200,7 @@ static void user_release_if_idle(struct user *u)
 static void stop_delay_expired(struct timer *t, void *data)
 {
 	struct user *u = data;
-	if (u->nsessions || user_lingers(u))
+	if (u->nmanager_sessions || user_lingers(u))
 		return;
 	log_info("stopping the manager of %s: last session ended", u->name);
 	manager_stop(u); /* may free u */
@@ -263,6 +297,8 @@ static void session_link(struct user *u, struct session *s)
 		u->sessions->prev = s;
 	u->sessions = s;
 	u->nsessions++;
+	if (s->has_manager)
+		u->nmanager_sessions++;
 }
 
 static void session_pid_exited(int fd, uint32_t events, void *data)
@@ -396,6 +432,12 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 	proto_strlcpy(s->service, req->service, sizeof(s->service));
 	proto_strlcpy(s->tty, req->tty, sizeof(s->tty));
 	proto_strlcpy(s->rhost, req->rhost, sizeof(s->rhost));
+	proto_strlcpy(s->session_class, req->session_class[0] ? req->session_class : "user",
+		sizeof(s->session_class));
+	proto_strlcpy(s->session_type, req->session_type, sizeof(s->session_type));
+	proto_strlcpy(s->seat, req->seat, sizeof(s->seat));
+	s->vtnr = req->vtnr;
+	s->has_manager = config_class_has_manager(cfg, s->session_class);
 	if (session_setup_rundir(u, s, req, err, errlen) < 0) {
 		log_err("session of %s refused: %s", u->name, err);
 		goto fail;
@@ -413,10 +455,15 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 	}
 	session_link(u, s);
 	session_save(s);
+	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d, "
+		"class %s", (unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
+		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid,
+		s->session_class);
+	if (!s->has_manager) { /* tracked only: no manager, no waiting */
+		*out = s;
+		return 0;
+	}
 	timer_disarm(&u->stop_delay); /* a login within stop_delay keeps the manager */
-	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d",
-		(unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
-		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid);
 
 	if (u->rundir_wait) { /* started by user_rundir_removed */
 		*ready = cfg->login_timeout == 0;
@@ -474,8 +521,10 @@ void session_close(struct session *s, const char *why)
 	if (s->next)
 		s->next->prev = s->prev;
 	u->nsessions--;
+	if (s->has_manager)
+		u->nmanager_sessions--;
 	free(s);
-	if (!u->nsessions)
+	if (!u->nmanager_sessions)
 		user_sessions_gone(u); /* may free u */
 }
 
@@ -538,6 +587,10 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 	info->flags = s->flags;
 	info->pid = s->pid;
 	info->since = (uint64_t)s->since;
+	proto_strlcpy(info->session_class, s->session_class, sizeof(info->session_class));
+	proto_strlcpy(info->session_type, s->session_type, sizeof(info->session_type));
+	proto_strlcpy(info->seat, s->seat, sizeof(info->seat));
+	info->vtnr = s->vtnr;
 }
 
 int user_stop(struct user *u, char *err, size_t errlen)
@@ -560,15 +613,16 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	timer_disarm(&u->stop_delay);
 	uid_t uid = u->uid;
 	manager_stop(u); /* may free u */
-	/* Still here: sessions or linger keep the object; start again. */
+	/* Still here: sessions or linger keep the object; start again, unless
+	 * only sessions without a manager (a greeter) keep it. */
 	u = user_find(uid);
 	if (!u)
 		return 0;
-	if (!u->rundir_wait)
+	if ((u->nmanager_sessions || user_lingers(u)) && !u->rundir_wait)
 		manager_start(u);
 	/* Without sessions (restarted within stop_delay of the last logout) the
 	 * new manager goes as the old one would have: after stop_delay. */
-	if (!u->nsessions)
+	if (!u->nmanager_sessions)
 		user_sessions_gone(u); /* may free u */
 	return 0;
 }
@@ -603,12 +657,15 @@ void user_manager_ready(struct user *u)
 void user_manager_failed(struct user *u, const char *why)
 {
 	log_err("manager of %s failed: %s", u->name, why);
+	if (u->mgr.state == MANAGER_FAILED) /* not a readiness check that failed */
+		userenv_forget(u->uid);
 	user_release_waiters(u, false, why);
 	user_release_if_idle(u);
 }
 
 void user_manager_stopped(struct user *u)
 {
+	userenv_forget(u->uid); /* kept across restarts, not across a stop */
 	user_release_waiters(u, false, "the manager was stopped");
 	user_release_if_idle(u); /* may free u */
 }
@@ -638,6 +695,7 @@ void users_finish(void)
 	}
 	hmap_free(&users);
 	hmap_free(&users_by_name);
+	userenv_finish();
 }
 
 /* Resolve a user the daemon may not know yet: name or decimal uid. */
@@ -675,7 +733,7 @@ static void user_rundir_removed(uid_t uid, const char *path)
 		user_release_waiters(u, false, err);
 		return;
 	}
-	if (!u->rundir_wait && (u->nsessions || user_lingers(u)))
+	if (!u->rundir_wait && (u->nmanager_sessions || user_lingers(u)))
 		manager_start(u);
 }
 
@@ -717,7 +775,7 @@ int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 	snprintf(err, errlen, "%s no longer lingers", pw->pw_name);
 	if (u) {
 		u->linger = false;
-		if (!u->nsessions && !user_lingers(u)) {
+		if (!u->nmanager_sessions && !user_lingers(u)) {
 			timer_disarm(&u->stop_delay);
 			manager_stop(u); /* may free u */
 		}
@@ -765,6 +823,8 @@ static void restore_user(const struct state_user *su, void *data)
 		return;
 	proto_strlcpy(u->rundir, su->rundir, sizeof(u->rundir));
 	u->rundir_managed = su->rundir_managed;
+	if (su->manager_pid > 0)
+		userenv_restore(su->uid);
 	u->mgr.restarts = su->restarts;
 	if (su->manager_pid > 0) {
 		struct manager_record rec = {
@@ -819,6 +879,18 @@ static void restore_session(const struct state_session *ss, void *data)
 	proto_strlcpy(s->service, ss->service, sizeof(s->service));
 	proto_strlcpy(s->tty, ss->tty, sizeof(s->tty));
 	proto_strlcpy(s->rhost, ss->rhost, sizeof(s->rhost));
+	/* Records of older daemons have no context: a user session. */
+	bool ctx_ok = proto_token_valid(ss->session_class) && proto_token_valid(ss->session_type) &&
+		proto_token_valid(ss->seat) && ss->vtnr <= PROTO_VTNR_MAX;
+	proto_strlcpy(s->session_class, ctx_ok && ss->session_class[0] ? ss->session_class : "user",
+		sizeof(s->session_class));
+	if (ctx_ok) {
+		proto_strlcpy(s->session_type, ss->session_type, sizeof(s->session_type));
+		proto_strlcpy(s->seat, ss->seat, sizeof(s->seat));
+		s->vtnr = ss->vtnr;
+	}
+	s->has_manager = ss->has_manager >= 0 ? ss->has_manager != 0
+		: config_class_has_manager(daemon_config(), s->session_class);
 	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
 	session_link(u, s);
 	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->name,
@@ -838,7 +910,7 @@ void users_restore(struct handover *h)
 	while (n) {
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
-		if (u->nsessions)
+		if (u->nmanager_sessions)
 			manager_start(u); /* no-op when adopted running */
 		else
 			user_sessions_gone(u); /* may free u */

@@ -39,6 +39,13 @@ struct session {
 	time_t since;
 	bool export_rundir;     /* this login gets our XDG_RUNTIME_DIR */
 	struct client *waiter;  /* the login waiting for readiness, or NULL */
+	/* Session context (class never ""): a class outside manager_classes is
+	 * tracked and listed, but neither starts nor keeps the manager. */
+	char session_class[PROTO_TOKEN_SIZE];
+	char session_type[PROTO_TOKEN_SIZE];
+	char seat[PROTO_TOKEN_SIZE];
+	uint32_t vtnr;
+	bool has_manager;       /* decided at open: counts in nmanager_sessions */
 };
 
 struct user {
@@ -54,6 +61,7 @@ struct user {
 	bool rundir_wait;             /* ours is still being removed: the manager starts once it is gone */
 	struct session *sessions;
 	unsigned nsessions;
+	unsigned nmanager_sessions;   /* those of them whose class has a manager */
 	bool linger;                  /* has a mark in linger_dir */
 	struct timer stop_delay;
 	struct manager mgr;
@@ -93,6 +101,12 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 /* Control. Each returns 0 or a positive errno with a message in err. */
 int user_stop(struct user *u, char *err, size_t errlen);
 int user_restart(struct user *u, char *err, size_t errlen);
+
+/* Whether the CLI argument arg (a name or decimal uid) names uid. */
+bool user_arg_is(const char *arg, uid_t uid);
+
+/* terminate-session: signal the session's login process and end the session. */
+void session_terminate(struct session *s, uid_t by);
 
 /* enable-linger (on) / disable-linger: 0 or a positive errno; err says what happened. */
 int user_set_linger(const char *arg, bool on, char *err, size_t errlen);

@@ -2,7 +2,7 @@
 /*
  * dinit-launch: write the user's generated dinit services, then exec dinit.
  *
- *   dinit-launch GENDIR BOOTD NOTIFIER -- dinit ARGS...
+ *   dinit-launch [--system-boot-dir DIR]... GENDIR BOOTD NOTIFIER -- dinit ARGS...
  *
  * Runs as the user (the daemon never reads the user's home). Writes, each
  * atomically (temporary file + rename, mode 0644), into GENDIR:
@@ -12,6 +12,15 @@
  *                          "dinitctl disable" work as everywhere else.
  *   dinit-userservd-ready  type scripted, command = NOTIFIER, depends-on boot
  *                          and depends-ms every service linked in BOOTD now.
+ *
+ * System boot dirs (--system-boot-dir, from system_boot_dirs): each service
+ * linked there is an autostart service of every user too (boot waits-for it,
+ * the ready service depends-ms on it), unless the user's BOOTD has an entry
+ * of the same name: a service of its own, or a link to /dev/null, which
+ * masks it. dinit takes every BOOTD entry as a dependency by name, so a
+ * masked NAME also gets GENDIR/NAME, an internal service that does nothing;
+ * GENDIR comes first in the search order, so that is what the name means
+ * for this dinit. Files of GENDIR not written by this run are removed.
  *
  * dinit's stdout (its console log) is pointed at stderr, where the daemon
  * logs what its managers say.
@@ -41,6 +50,7 @@
 #include <unistd.h>
 
 #include "helper-version.h"
+#include "environment-d.h"
 
 #define PROG "dinit-userservd dinit-launch"
 #define READY_SERVICE "dinit-userservd-ready"
@@ -135,6 +145,8 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static bool is_mask(const char *dir, const char *name);
+
 /* The autostart service names in bootd, sorted; *n = 0 if there are none. */
 static char **read_bootd(const char *bootd, const char **dirs, size_t ndirs, size_t *n)
 {
@@ -153,7 +165,7 @@ static char **read_bootd(const char *bootd, const char **dirs, size_t ndirs, siz
 		struct dirent *de = readdir(d);
 		if (!de)
 			break;
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || is_mask(bootd, de->d_name))
 			continue;
 		if (!service_name_ok(de->d_name)) {
 			fprintf(stderr, PROG ": %s/%s: unusual service name, only waited for\n", bootd,
@@ -191,6 +203,69 @@ static char **read_bootd(const char *bootd, const char **dirs, size_t ndirs, siz
 	if (*n)
 		qsort(names, *n, sizeof(*names), cmp_str);
 	return names;
+}
+
+/* Whether dir/name is a symbolic link to /dev/null: a mask. */
+static bool is_mask(const char *dir, const char *name)
+{
+	char path[4096], target[64];
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return false;
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return !strcmp(target, "/dev/null");
+}
+
+static bool name_in(char **names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+/* Every entry name of dir (not starting with '.'); NULL and 0 when none. */
+static char **read_entries(const char *dir, size_t *n)
+{
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return NULL;
+	char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)) && *n < MAX_AUTOSTART) {
+		if (de->d_name[0] == '.')
+			continue;
+		char **nn = realloc(names, (*n + 1) * sizeof(*names));
+		if (!nn || !(nn[*n] = strdup(de->d_name))) {
+			fprintf(stderr, PROG ": out of memory\n");
+			exit(111);
+		}
+		names = nn;
+		(*n)++;
+	}
+	closedir(d);
+	return names;
+}
+
+/* Remove what an earlier run generated (masks that may be gone now). */
+static void remove_stale(int gfd, const char *gendir)
+{
+	int fd = dup(gfd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && strcmp(de->d_name, "boot") &&
+			strcmp(de->d_name, READY_SERVICE) && unlinkat(gfd, de->d_name, 0) < 0)
+			fprintf(stderr, PROG ": unlink %s/%s: %s\n", gendir, de->d_name, strerror(errno));
+	closedir(d);
 }
 
 /* Replaces dirfd/name with the given content, atomically. */
@@ -263,10 +338,19 @@ static void text_close(struct text *t)
 int main(int argc, char **argv)
 {
 	helper_version(argc, argv, PROG);
+	const char *sys_dirs[16];
+	size_t nsys = 0;
+	while (argc >= 3 && !strcmp(argv[1], "--system-boot-dir")) {
+		if (nsys < sizeof(sys_dirs) / sizeof(sys_dirs[0]))
+			sys_dirs[nsys++] = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 6 || strcmp(argv[4], "--") != 0)
 		usage();
 	const char *gendir = argv[1], *bootd = argv[2], *notifier = argv[3];
 	char **dinit_argv = argv + 5;
+	environment_d_apply(PROG); /* the environment dinit, and so every service, starts with */
 	if (!path_ok(gendir) || !path_ok(bootd) || !path_ok(notifier)) {
 		fprintf(stderr, PROG ": paths must be absolute, with no control characters and "
 				"no '$': %s %s %s\n", gendir, bootd, notifier);
@@ -290,12 +374,40 @@ int main(int argc, char **argv)
 		"waits-for.d = ");
 	put_quoted(boot.f, bootd);
 	fputc('\n', boot.f);
-	text_close(&boot);
 
 	const char *dirs[64];
 	size_t ndirs = services_dirs(dinit_argv, dirs, sizeof(dirs) / sizeof(dirs[0]));
 	size_t n;
 	char **names = read_bootd(bootd, dirs, ndirs, &n);
+	/* Every name in the user's BOOTD (masks included) overrides the system's. */
+	size_t nall = 0;
+	char **all = read_entries(bootd, &nall);
+	size_t nsysnames = 0;
+	char **sysnames = NULL;
+	for (size_t k = 0; k < nsys; k++) {
+		size_t m;
+		char **found = read_bootd(sys_dirs[k], dirs, ndirs, &m);
+		for (size_t i = 0; i < m; i++) {
+			if (name_in(all, nall, found[i]) || name_in(sysnames, nsysnames, found[i]) ||
+				!(sysnames = realloc(sysnames, (nsysnames + 1) * sizeof(*sysnames)))) {
+				free(found[i]);
+				continue;
+			}
+			sysnames[nsysnames++] = found[i];
+			fprintf(boot.f, "waits-for = %s\n", found[i]);
+		}
+		free(found);
+	}
+	text_close(&boot);
+	remove_stale(gfd, gendir);
+	for (size_t i = 0; i < nall; i++) {
+		if (!is_mask(bootd, all[i]) || !service_name_ok(all[i]))
+			continue;
+		static const char mask[] = "# Generated by dinit-userservd: masked by a link to "
+			"/dev/null in boot.d.\ntype = internal\n";
+		if (write_file(gfd, gendir, all[i], mask, sizeof(mask) - 1) < 0)
+			return 111;
+	}
 	text_open(&ready);
 	fprintf(ready.f,
 		"# Generated by dinit-userservd at every start of this dinit: do not edit.\n"
@@ -309,6 +421,8 @@ int main(int argc, char **argv)
 	fprintf(ready.f, "\ndepends-on = boot\n");
 	for (size_t i = 0; i < n; i++)
 		fprintf(ready.f, "depends-ms = %s\n", names[i]);
+	for (size_t i = 0; i < nsysnames; i++)
+		fprintf(ready.f, "depends-ms = %s\n", sysnames[i]);
 	text_close(&ready);
 
 	if (write_file(gfd, gendir, "boot", boot.buf, boot.len) < 0 ||
@@ -320,6 +434,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	for (size_t i = 0; i < nsysnames; i++)
+		free(sysnames[i]);
+	free(sysnames);
+	for (size_t i = 0; i < nall; i++)
+		free(all[i]);
+	free(all);
 
 	/* dinit writes its console log (service started / failed lines, load
 	 * errors) to stdout: send it where the daemon logs our stderr. */

@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "helper-version.h"
+#include "environment-d.h"
 
 #define PROG "dinit-userservd scandir-exec"
 
@@ -216,10 +218,52 @@ static int run_runit(const char *dir, char **prog)
 	}
 }
 
+/*
+ * The run-time environment directory, $XDG_RUNTIME_DIR/dinit-userservd/env
+ * (docs/backends.md): made empty at every start of the manager, whose own
+ * environment already holds whatever setenv stored; the daemon's
+ * userenv-apply writes it while the manager runs. Services read it with
+ * `chpst -e DIR` / `s6-envdir DIR`. Failures only cost that directory.
+ */
+static void envdir_reset(void)
+{
+	const char *rundir = getenv("XDG_RUNTIME_DIR");
+	char path[4096];
+	if (!rundir || rundir[0] != '/')
+		return;
+	snprintf(path, sizeof(path), "%s/dinit-userservd", rundir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, PROG ": mkdir %s: %s\n", path, strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/dinit-userservd/env", rundir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, PROG ": mkdir %s: %s\n", path, strerror(errno));
+		return;
+	}
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		fprintf(stderr, PROG ": open %s: %s\n", path, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+			unlinkat(dfd, e->d_name, 0) < 0)
+			fprintf(stderr, PROG ": unlink %s/%s: %s\n", path, e->d_name,
+				strerror(errno));
+	closedir(d);
+}
+
 int main(int argc, char **argv)
 {
 	helper_version(argc, argv, PROG);
 	int i = 1;
+	envdir_reset();
+	environment_d_apply(PROG); /* the environment the supervisor starts with */
 	bool runit = false;
 	if (i < argc && !strcmp(argv[i], "--runit")) {
 		runit = true;

@@ -52,6 +52,8 @@ struct args {
 	const char *socket;
 	bool norundir;
 	bool debug;
+	const char *session_class; /* class=, or NULL: XDG_SESSION_CLASS, else "user" */
+	const char *session_type;  /* type=, or NULL: XDG_SESSION_TYPE */
 };
 
 enum io_result {
@@ -66,6 +68,8 @@ static void args_parse(pam_handle_t *pamh, int argc, const char **argv, struct a
 	args->socket = DEFAULT_SOCKET;
 	args->norundir = false;
 	args->debug = false;
+	args->session_class = NULL;
+	args->session_type = NULL;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
 		if (strncmp(arg, "socket=", 7) == 0) {
@@ -77,6 +81,17 @@ static void args_parse(pam_handle_t *pamh, int argc, const char **argv, struct a
 			args->norundir = true;
 		} else if (strcmp(arg, "debug") == 0) {
 			args->debug = true;
+		} else if (strncmp(arg, "class=", 6) == 0 || strncmp(arg, "type=", 5) == 0) {
+			bool cls = arg[0] == 'c';
+			const char *v = arg + (cls ? 6 : 5);
+			if (!proto_token_valid(v) || v[0] == '\0')
+				pam_syslog(pamh, LOG_WARNING, "ignoring bad argument: %s "
+					"(letters, digits, '-' and '_', at most %d)", arg,
+					PROTO_TOKEN_SIZE - 1);
+			else if (cls)
+				args->session_class = v;
+			else
+				args->session_type = v;
 		} else {
 			pam_syslog(pamh, LOG_WARNING, "ignoring unknown argument: %s", arg);
 		}
@@ -337,6 +352,46 @@ static bool rhost_is_remote(const char *rhost)
 		strcmp(rhost, "127.0.0.1") != 0 && strcmp(rhost, "::1") != 0;
 }
 
+/*
+ * One context value: the module argument when given, else the PAM environment
+ * variable (pam_env, a display manager), else def. A bad value from the
+ * environment is ignored with a warning: it must not cost the login.
+ */
+static void context_copy(pam_handle_t *pamh, char *dst, size_t size, const char *arg,
+	const char *var, const char *def)
+{
+	const char *v = arg;
+	if (!v) {
+		v = pam_getenv(pamh, var);
+		if (v && v[0] != '\0' && !proto_token_valid(v)) {
+			pam_syslog(pamh, LOG_WARNING, "ignoring %s: not a short token", var);
+			v = NULL;
+		}
+	}
+	proto_strlcpy(dst, v && v[0] ? v : def, size);
+}
+
+/* Session class, type, seat and VT: module arguments, else XDG_* from PAM. */
+static void session_context_fill(pam_handle_t *pamh, const struct args *args,
+	struct proto_open_session *req)
+{
+	context_copy(pamh, req->session_class, sizeof(req->session_class), args->session_class,
+		"XDG_SESSION_CLASS", "user");
+	context_copy(pamh, req->session_type, sizeof(req->session_type), args->session_type,
+		"XDG_SESSION_TYPE", "");
+	context_copy(pamh, req->seat, sizeof(req->seat), NULL, "XDG_SEAT", "");
+	const char *vt = pam_getenv(pamh, "XDG_VTNR");
+	if (vt && vt[0]) {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(vt, &end, 10);
+		if (*end || errno || n > PROTO_VTNR_MAX || vt[0] < '0' || vt[0] > '9')
+			pam_syslog(pamh, LOG_WARNING, "ignoring XDG_VTNR: not a VT number");
+		else
+			req->vtnr = (uint32_t)n;
+	}
+}
+
 /* Fill the OPEN_SESSION request; -1 (logged) when the user can't be sent. */
 static int open_request_build(pam_handle_t *pamh, const struct args *args, struct proto_msg *msg)
 {
@@ -364,6 +419,8 @@ static int open_request_build(pam_handle_t *pamh, const struct args *args, struc
 		req->flags |= PROTO_OPEN_REMOTE;
 	if (args->norundir)
 		req->flags |= PROTO_OPEN_NORUNDIR;
+
+	session_context_fill(pamh, args, req);
 
 	const char *rundir = pam_getenv(pamh, "XDG_RUNTIME_DIR");
 	if (rundir && rundir[0] != '\0') {

@@ -33,20 +33,21 @@ import socket
 import struct
 import sys
 
-VERSION = 1
+VERSION = 2
 MSG_MAX = 4096
 
 OPEN_SESSION, OPEN_REPLY, CLOSE_SESSION, RESULT, LIST_USERS, LIST_SESSIONS, STATUS, \
-    USER_INFO, SESSION_INFO, END, CONTROL = range(1, 12)
+    USER_INFO, SESSION_INFO, END, CONTROL, TERMINATE = range(1, 13)
 TYPE_NAMES = {1: "OPEN_SESSION", 2: "OPEN_REPLY", 3: "CLOSE_SESSION", 4: "RESULT",
               5: "LIST_USERS", 6: "LIST_SESSIONS", 7: "STATUS", 8: "USER_INFO",
-              9: "SESSION_INFO", 10: "END", 11: "CONTROL"}
+              9: "SESSION_INFO", 10: "END", 11: "CONTROL", 12: "TERMINATE"}
 OPEN_READY, OPEN_WAIT, OPEN_FAILED = 0, 1, 2
 
 # (kind, name) per message, in wire order; kind: s string, u32, i32, u64.
 FIELDS = {
     OPEN_SESSION: [("s", "user"), ("s", "service"), ("s", "tty"), ("s", "rhost"),
-                   ("u32", "flags"), ("s", "rundir")],
+                   ("u32", "flags"), ("s", "rundir"), ("s", "session_class"),
+                   ("s", "session_type"), ("s", "seat"), ("u32", "vtnr")],
     OPEN_REPLY: [("u32", "status"), ("u64", "session_id"), ("u32", "timeout_ms"),
                  ("s", "rundir"), ("s", "dbus_address"), ("s", "message")],
     CLOSE_SESSION: [("u64", "session_id")],
@@ -60,7 +61,9 @@ FIELDS = {
                 ("u32", "linger"), ("u32", "sessions")],
     SESSION_INFO: [("u64", "id"), ("u32", "uid"), ("s", "user"), ("s", "service"),
                    ("s", "tty"), ("s", "rhost"), ("u32", "flags"), ("i32", "pid"),
-                   ("u64", "since")],
+                   ("u64", "since"), ("s", "session_class"), ("s", "session_type"),
+                   ("s", "seat"), ("u32", "vtnr")],
+    TERMINATE: [("u64", "session_id")],
 }
 FMT = {"u32": "<I", "i32": "<i", "u64": "<Q"}
 

@@ -749,8 +749,36 @@ static void test_dump_defaults(void **state)
 		"memory_max = 0\n"
 		"dinit_service_dirs = ~/.config/dinit.d /etc/dinit.d/user "
 			"/usr/local/lib/dinit.d/user /usr/lib/dinit.d/user\n"
-		"# manager_env: none\n");
+		"# manager_env: none\n"
+		"manager_classes = user\n"
+		"user_linger = no\n"
+		"system_boot_dirs = /etc/dinit.d/user/boot.d /usr/local/lib/dinit.d/user/boot.d "
+			"/usr/lib/dinit.d/user/boot.d\n");
 	free(out);
+}
+
+static void test_manager_classes(void **state)
+{
+	struct config cfg;
+	config_defaults(&cfg);
+	assert_true(config_class_has_manager(&cfg, "user"));
+	assert_false(config_class_has_manager(&cfg, "greeter"));
+	assert_false(config_class_has_manager(&cfg, "use"));
+	assert_false(config_class_has_manager(&cfg, ""));
+	assert_int_equal(load_text(&cfg, "manager_classes = user \t greeter\n"), 0);
+	assert_string_equal(cfg.manager_classes, "user greeter");
+	assert_true(config_class_has_manager(&cfg, "greeter"));
+	assert_false(config_class_has_manager(&cfg, "greet"));
+	assert_int_equal(load_text(&cfg, "manager_classes = user gr/eeter\n"), -1);
+	assert_non_null(strstr(err, "manager_classes"));
+	assert_string_equal(cfg.manager_classes, "user"); /* unchanged */
+
+	assert_int_equal(load_text(&cfg, "system_boot_dirs =  /a/b\t/c \n"), 0);
+	assert_string_equal(cfg.system_boot_dirs, "/a/b /c");
+	assert_int_equal(load_text(&cfg, "system_boot_dirs = none\n"), 0);
+	assert_string_equal(cfg.system_boot_dirs, "");
+	assert_int_equal(load_text(&cfg, "system_boot_dirs = /a relative\n"), -1);
+	assert_non_null(strstr(err, "system_boot_dirs"));
 }
 
 static void test_dump_roundtrip(void **state)
@@ -800,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_dump_defaults),
+		cmocka_unit_test(test_manager_classes),
 		cmocka_unit_test(test_dump_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

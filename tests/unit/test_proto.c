@@ -72,6 +72,10 @@ static void build_open(struct pkt *p, const char *user, uint32_t flags)
 	put_str(p, "");
 	put_u32(p, flags);
 	put_str(p, "");
+	put_str(p, "user");
+	put_str(p, "");
+	put_str(p, "");
+	put_u32(p, 0);
 }
 
 /* One representative message of every type, every field non-zero where it can be. */
@@ -87,6 +91,10 @@ static void msg_example(uint16_t type, struct proto_msg *m)
 		proto_strlcpy(m->u.open.rhost, "192.0.2.7", sizeof(m->u.open.rhost));
 		m->u.open.flags = PROTO_OPEN_REMOTE | PROTO_OPEN_NORUNDIR;
 		proto_strlcpy(m->u.open.rundir, "/run/user/1000", sizeof(m->u.open.rundir));
+		proto_strlcpy(m->u.open.session_class, "greeter", sizeof(m->u.open.session_class));
+		proto_strlcpy(m->u.open.session_type, "wayland", sizeof(m->u.open.session_type));
+		proto_strlcpy(m->u.open.seat, "seat0", sizeof(m->u.open.seat));
+		m->u.open.vtnr = 7;
 		break;
 	case PROTO_OPEN_REPLY:
 		m->u.open_reply.status = PROTO_OPEN_WAIT;
@@ -138,7 +146,23 @@ static void msg_example(uint16_t type, struct proto_msg *m)
 		m->u.session.flags = PROTO_OPEN_REMOTE;
 		m->u.session.pid = 4321;
 		m->u.session.since = 1700000001;
+		proto_strlcpy(m->u.session.session_class, "user", sizeof(m->u.session.session_class));
+		proto_strlcpy(m->u.session.session_type, "x11", sizeof(m->u.session.session_type));
+		proto_strlcpy(m->u.session.seat, "seat0", sizeof(m->u.session.seat));
+		m->u.session.vtnr = PROTO_VTNR_MAX;
 		break;
+	case PROTO_TERMINATE:
+		m->u.terminate.session_id = 0x8000000000000001ULL;
+		break;
+	case PROTO_ENV: {
+		size_t used = 0;
+		m->u.env.op = PROTO_ENV_SET;
+		proto_strlcpy(m->u.env.user, "alice", sizeof(m->u.env.user));
+		assert_int_equal(proto_env_append(&m->u.env, &used, "WAYLAND_DISPLAY=wayland-1"), 0);
+		assert_int_equal(proto_env_append(&m->u.env, &used, "EMPTY="), 0);
+		assert_int_equal(proto_env_append(&m->u.env, &used, "_X1=a=b c"), 0);
+		break;
+	}
 	default: /* LIST_USERS, LIST_SESSIONS, END: no fields */
 		break;
 	}
@@ -147,7 +171,7 @@ static void msg_example(uint16_t type, struct proto_msg *m)
 static const uint16_t all_types[] = {
 	PROTO_OPEN_SESSION, PROTO_OPEN_REPLY, PROTO_CLOSE_SESSION, PROTO_RESULT,
 	PROTO_LIST_USERS, PROTO_LIST_SESSIONS, PROTO_STATUS, PROTO_USER_INFO,
-	PROTO_SESSION_INFO, PROTO_END, PROTO_CONTROL,
+	PROTO_SESSION_INFO, PROTO_END, PROTO_CONTROL, PROTO_TERMINATE, PROTO_ENV,
 };
 #define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -168,6 +192,9 @@ static void msg_longest(uint16_t type, struct proto_msg *m)
 		fill(m->u.open.tty, sizeof(m->u.open.tty), 't');
 		fill(m->u.open.rhost, sizeof(m->u.open.rhost), 'h');
 		fill(m->u.open.rundir, sizeof(m->u.open.rundir), 'r');
+		fill(m->u.open.session_class, sizeof(m->u.open.session_class), 'c');
+		fill(m->u.open.session_type, sizeof(m->u.open.session_type), 't');
+		fill(m->u.open.seat, sizeof(m->u.open.seat), 's');
 		break;
 	case PROTO_OPEN_REPLY:
 		fill(m->u.open_reply.rundir, sizeof(m->u.open_reply.rundir), 'r');
@@ -195,7 +222,26 @@ static void msg_longest(uint16_t type, struct proto_msg *m)
 		fill(m->u.session.service, sizeof(m->u.session.service), 's');
 		fill(m->u.session.tty, sizeof(m->u.session.tty), 't');
 		fill(m->u.session.rhost, sizeof(m->u.session.rhost), 'h');
+		fill(m->u.session.session_class, sizeof(m->u.session.session_class), 'c');
+		fill(m->u.session.session_type, sizeof(m->u.session.session_type), 't');
+		fill(m->u.session.seat, sizeof(m->u.session.seat), 's');
 		break;
+	case PROTO_ENV: {
+		/* Four strings of 949 bytes fill vars exactly (and the packet nearly). */
+		char var[950];
+		size_t used = 0;
+		memset(m->u.env.vars, 0, sizeof(m->u.env.vars));
+		m->u.env.count = 0;
+		fill(m->u.env.user, sizeof(m->u.env.user), 'u');
+		memset(var, 'v', sizeof(var) - 1);
+		var[sizeof(var) - 1] = '\0';
+		var[1] = '=';
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(proto_env_append(&m->u.env, &used, var), 0);
+		assert_int_equal(used, sizeof(m->u.env.vars));
+		assert_int_equal(proto_env_append(&m->u.env, &used, "A="), -1);
+		break;
+	}
 	default:
 		break;
 	}
@@ -293,7 +339,7 @@ static void test_encode_exact_bytes(void **state)
 	m.type = PROTO_CLOSE_SESSION;
 	m.u.close.session_id = 0x0807060504030201ULL;
 	static const uint8_t close_bytes[] = {
-		0x01, 0x00, 0x03, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+		0x02, 0x00, 0x03, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
 	};
 	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), sizeof(close_bytes));
 	assert_memory_equal(buf, close_bytes, sizeof(close_bytes));
@@ -303,14 +349,14 @@ static void test_encode_exact_bytes(void **state)
 	m.u.result.code = -2;
 	proto_strlcpy(m.u.result.message, "ab", sizeof(m.u.result.message));
 	static const uint8_t result_bytes[] = {
-		0x01, 0x00, 0x04, 0x00, 0xfe, 0xff, 0xff, 0xff, 0x02, 0x00, 'a', 'b',
+		0x02, 0x00, 0x04, 0x00, 0xfe, 0xff, 0xff, 0xff, 0x02, 0x00, 'a', 'b',
 	};
 	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), sizeof(result_bytes));
 	assert_memory_equal(buf, result_bytes, sizeof(result_bytes));
 
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_END;
-	static const uint8_t end_bytes[] = { 0x01, 0x00, 0x0a, 0x00 };
+	static const uint8_t end_bytes[] = { 0x02, 0x00, 0x0a, 0x00 };
 	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), sizeof(end_bytes));
 	assert_memory_equal(buf, end_bytes, sizeof(end_bytes));
 
@@ -323,6 +369,7 @@ static void test_encode_exact_bytes(void **state)
 	proto_strlcpy(m.u.open.service, "login", sizeof(m.u.open.service));
 	proto_strlcpy(m.u.open.tty, "tty1", sizeof(m.u.open.tty));
 	m.u.open.flags = PROTO_OPEN_NORUNDIR;
+	proto_strlcpy(m.u.open.session_class, "user", sizeof(m.u.open.session_class));
 	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), p.n);
 	assert_memory_equal(buf, p.b, p.n);
 }
@@ -360,7 +407,13 @@ static void test_decode_hand_built(void **state)
 	put_u32(&p, 0);
 	put_u32(&p, 0x80000000u);
 	put_u64(&p, 5);
+	put_str(&p, "greeter");
+	put_str(&p, "wayland");
+	put_str(&p, "seat0");
+	put_u32(&p, 1);
 	assert_int_equal(proto_decode(p.b, p.n, &m), 0);
+	assert_string_equal(m.u.session.session_class, "greeter");
+	assert_int_equal(m.u.session.vtnr, 1);
 	assert_true(m.u.session.id == 0x1122334455667788ULL);
 	assert_int_equal(m.u.session.uid, 1001);
 	assert_string_equal(m.u.session.tty, "pts/3");
@@ -457,7 +510,7 @@ static void test_reject_oversized(void **state)
 static void test_reject_version(void **state)
 {
 	struct proto_msg out;
-	const uint16_t versions[] = { 0, 2, 0x0100, 0xffff };
+	const uint16_t versions[] = { 0, 1, 3, 0x0200, 0xffff };
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
 		struct pkt p = { .n = 0 };
 		put_u16(&p, versions[i]);
@@ -472,7 +525,7 @@ static void test_reject_version(void **state)
 static void test_reject_unknown_type(void **state)
 {
 	struct proto_msg out;
-	const uint16_t types[] = { 0, 12, 13, 0x0100, 0xffff };
+	const uint16_t types[] = { 0, 14, 15, 0x0100, 0xffff };
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct pkt p;
 		put_header(&p, types[i]);
@@ -523,6 +576,10 @@ static void test_reject_bad_strings(void **state)
 		put_u32(&p, 0);
 		put_u32(&p, 1);
 		put_u64(&p, 1);
+		put_str(&p, "user");
+		put_str(&p, "");
+		put_str(&p, "");
+		put_u32(&p, 0);
 		assert_int_equal(proto_decode(p.b, p.n, &out),
 			len < PROTO_FIELD_SIZE ? 0 : -1);
 	}
@@ -583,7 +640,7 @@ static void test_reject_bad_strings_every_field(void **state)
 		for (size_t pos = 6; pos < (size_t)n; pos++) {
 			uint16_t len = (uint16_t)(buf[pos - 2] | (buf[pos - 1] << 8));
 			if (len != PROTO_FIELD_SIZE - 1 && len != PROTO_NAME_SIZE - 1 &&
-					len != PROTO_PATH_SIZE - 1)
+					len != PROTO_PATH_SIZE - 1 && len != PROTO_TOKEN_SIZE - 1)
 				continue;
 			if (pos + len > (size_t)n || buf[pos] < 'a' || buf[pos] > 'z')
 				continue;
@@ -613,10 +670,11 @@ static void test_reject_bad_strings_every_field(void **state)
 			pos += len - 1;
 		}
 		const size_t expected[] = {
-			[PROTO_OPEN_SESSION] = 5, [PROTO_OPEN_REPLY] = 3, [PROTO_RESULT] = 1,
+			[PROTO_OPEN_SESSION] = 8, [PROTO_OPEN_REPLY] = 3, [PROTO_RESULT] = 1,
 			[PROTO_STATUS] = 1, [PROTO_CONTROL] = 1, [PROTO_USER_INFO] = 5,
-			[PROTO_SESSION_INFO] = 4, [PROTO_CLOSE_SESSION] = 0,
+			[PROTO_SESSION_INFO] = 7, [PROTO_CLOSE_SESSION] = 0,
 			[PROTO_LIST_USERS] = 0, [PROTO_LIST_SESSIONS] = 0, [PROTO_END] = 0,
+			[PROTO_TERMINATE] = 0, [PROTO_ENV] = 1,
 		};
 		assert_int_equal(strings, expected[all_types[i]]);
 	}
@@ -731,6 +789,90 @@ static void test_encode_rejects(void **state)
 	}
 }
 
+/* Session context tokens and environment strings are checked both ways. */
+static void test_reject_bad_context_and_env(void **state)
+{
+	struct proto_msg m, out;
+	uint8_t buf[PROTO_MSG_MAX];
+	static const char *const bad_tokens[] = { "a b", "x/y", "se.at", "ü" };
+
+	for (size_t i = 0; i < sizeof(bad_tokens) / sizeof(bad_tokens[0]); i++) {
+		msg_example(PROTO_OPEN_SESSION, &m);
+		proto_strlcpy(m.u.open.session_class, bad_tokens[i], sizeof(m.u.open.session_class));
+		assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -1);
+		msg_example(PROTO_SESSION_INFO, &m);
+		proto_strlcpy(m.u.session.seat, bad_tokens[i], sizeof(m.u.session.seat));
+		assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -1);
+	}
+	msg_example(PROTO_OPEN_SESSION, &m);
+	m.u.open.vtnr = PROTO_VTNR_MAX + 1;
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -1);
+	/* SESSION_INFO always names a class. */
+	msg_example(PROTO_SESSION_INFO, &m);
+	m.u.session.session_class[0] = '\0';
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -1);
+
+	/* The decoder refuses what the encoder refuses: patch a good packet. */
+	msg_example(PROTO_OPEN_SESSION, &m);
+	ssize_t n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n - 1] = 0xff; /* vtnr high byte: out of range */
+	assert_int_equal(proto_decode(buf, (size_t)n, &out), -1);
+	msg_example(PROTO_OPEN_SESSION, &m);
+	n = proto_encode(&m, buf, sizeof(buf));
+	uint8_t *seat = memmem(buf, (size_t)n, "seat0", 5);
+	assert_non_null(seat);
+	seat[4] = '/';
+	assert_int_equal(proto_decode(buf, (size_t)n, &out), -1);
+
+	static const struct { uint32_t op; const char *var; } bad_env[] = {
+		{ PROTO_ENV_SET, "NOEQUALS" }, { PROTO_ENV_SET, "=value" },
+		{ PROTO_ENV_SET, "1X=a" }, { PROTO_ENV_SET, "A-B=c" },
+		{ PROTO_ENV_SET, "A=line\nbreak" }, { PROTO_ENV_UNSET, "A=b" },
+		{ PROTO_ENV_UNSET, "A B" }, { PROTO_ENV_LIST, "NAME" }, { PROTO_ENV_SHOW, "A=b" },
+	};
+	for (size_t i = 0; i < sizeof(bad_env) / sizeof(bad_env[0]); i++) {
+		size_t used = 0;
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_ENV;
+		m.u.env.op = bad_env[i].op;
+		assert_int_equal(proto_env_append(&m.u.env, &used, bad_env[i].var), 0);
+		assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -1);
+	}
+	/* One string longer than dinit's limit. */
+	{
+		char var[PROTO_ENV_VAR_MAX + 2];
+		size_t used = 0;
+		memset(var, 'x', sizeof(var) - 1);
+		var[sizeof(var) - 1] = '\0';
+		var[1] = '=';
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_ENV;
+		m.u.env.op = PROTO_ENV_SET;
+		assert_int_equal(proto_env_append(&m.u.env, &used, var), 0);
+		assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -1);
+		var[sizeof(var) - 2] = '\0'; /* exactly PROTO_ENV_VAR_MAX */
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_ENV;
+		m.u.env.op = PROTO_ENV_SET;
+		used = 0;
+		assert_int_equal(proto_env_append(&m.u.env, &used, var), 0);
+		assert_roundtrip(&m);
+	}
+	/* A decoded UNSET with a '=' (patched in) is refused. */
+	{
+		size_t used = 0;
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_ENV;
+		m.u.env.op = PROTO_ENV_UNSET;
+		assert_int_equal(proto_env_append(&m.u.env, &used, "AB"), 0);
+		n = proto_encode(&m, buf, sizeof(buf));
+		assert_true(n > 0);
+		buf[n - 1] = '=';
+		assert_int_equal(proto_decode(buf, (size_t)n, &out), -1);
+	}
+}
+
 static void test_longest_fits(void **state)
 {
 	/* The largest message of each type fits in one packet. */
@@ -756,7 +898,9 @@ static void test_type_name(void **state)
 	assert_string_equal(proto_type_name(PROTO_END), "end");
 	assert_string_equal(proto_type_name(PROTO_CONTROL), "control");
 	assert_string_equal(proto_type_name(0), "unknown");
-	assert_string_equal(proto_type_name(12), "unknown");
+	assert_string_equal(proto_type_name(PROTO_TERMINATE), "terminate");
+	assert_string_equal(proto_type_name(PROTO_ENV), "env");
+	assert_string_equal(proto_type_name(14), "unknown");
 	assert_string_equal(proto_type_name(0xffffffffu), "unknown");
 }
 
@@ -806,6 +950,7 @@ int main(void)
 		cmocka_unit_test(test_reject_bad_flags),
 		cmocka_unit_test(test_reject_bad_enums),
 		cmocka_unit_test(test_encode_rejects),
+		cmocka_unit_test(test_reject_bad_context_and_env),
 		cmocka_unit_test(test_longest_fits),
 		cmocka_unit_test(test_type_name),
 		cmocka_unit_test(test_strlcpy),

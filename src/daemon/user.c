@@ -613,15 +613,16 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	timer_disarm(&u->stop_delay);
 	uid_t uid = u->uid;
 	manager_stop(u); /* may free u */
-	/* Still here: sessions or linger keep the object; start again, unless
-	 * only sessions without a manager (a greeter) keep it. */
+	/* Still here (sessions, linger, or a manager still stopping keep the
+	 * object): start again. */
 	u = user_find(uid);
 	if (!u)
 		return 0;
-	if ((u->nmanager_sessions || user_lingers(u)) && !u->rundir_wait)
+	if (!u->rundir_wait)
 		manager_start(u);
-	/* Without sessions (restarted within stop_delay of the last logout) the
-	 * new manager goes as the old one would have: after stop_delay. */
+	/* Without sessions that keep a manager (restarted within stop_delay of
+	 * the last logout, or only a greeter's) the new manager goes as the old
+	 * one would have: after stop_delay. */
 	if (!u->nmanager_sessions)
 		user_sessions_gone(u); /* may free u */
 	return 0;

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct poller_fd;
 typedef void (*poller_fd_fn)(int fd, uint32_t events, void *data);
 
@@ -46,6 +48,6 @@ void timer_disarm(struct timer *timer);
 /* Wait for and dispatch one batch of events. -1 on a fatal epoll error. */
 int poller_dispatch(void);
 
-uint64_t monotonic_ms(void);
+/* monotonic_ms() lives in src/common/util.h. */
 
 #endif

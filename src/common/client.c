@@ -127,7 +127,8 @@ enum client_status client_send(struct client *c, const struct proto_msg *msg)
 			return CLIENT_OK;
 		if (n >= 0) {
 			c->call = "send";
-			return fail(c, CLIENT_SYSERR, "send: short write (%zd of %zd bytes)", n, len);
+			return fail(c, CLIENT_SYSERR, "send: short write (%zd of %zd bytes)", n,
+				len);
 		}
 		if (errno == EINTR)
 			continue;

@@ -44,7 +44,8 @@ struct client {
 	const char *path;
 	int64_t deadline_ms;
 	/* Detail of the last failure. */
-	const char *call; /* "socket", "setsockopt SO_SNDTIMEO", "connect", "send", "poll", "recv" */
+	/* The failed call: socket, setsockopt SO_SNDTIMEO, connect, send, poll, recv. */
+	const char *call;
 	int err;          /* errno of call */
 	ssize_t len;      /* MALFORMED, VERSION: the packet's real length */
 	unsigned version; /* VERSION: the version the daemon speaks */

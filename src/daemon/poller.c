@@ -91,7 +91,7 @@ void timer_init(struct timer *timer, timer_fn fn, void *data)
 	timer->data = data;
 }
 
-bool timer_armed(const struct timer *timer)
+static bool timer_armed(const struct timer *timer)
 {
 	return timer->heap_index != SIZE_MAX;
 }

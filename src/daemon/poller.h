@@ -40,7 +40,6 @@ int poller_mod_fd(struct poller_fd *src, uint32_t events);
 void poller_remove_fd(struct poller_fd *src);
 
 void timer_init(struct timer *timer, timer_fn fn, void *data);
-bool timer_armed(const struct timer *timer);
 /* (Re)arm to fire once, delay_ms from now. Returns -1 on ENOMEM. */
 int timer_arm(struct timer *timer, uint64_t delay_ms);
 void timer_disarm(struct timer *timer);

@@ -316,8 +316,8 @@ static int open_session(pam_handle_t *pamh, const struct args *args)
 	memcpy(user, msg.u.open.user, sizeof(user));
 
 	struct client c;
-	enum client_status io =
-		conn_report(pamh, args, &c, client_open(&c, args->socket, now_ms() + REPLY_TIMEOUT_MS));
+	enum client_status io = conn_report(pamh, args, &c,
+		client_open(&c, args->socket, now_ms() + REPLY_TIMEOUT_MS));
 	if (io != CLIENT_OK)
 		return io_failure(pamh, io, user, REPLY_TIMEOUT_MS, false);
 
@@ -360,8 +360,8 @@ out:
 static int close_session(pam_handle_t *pamh, const struct args *args, uint64_t id)
 {
 	struct client c;
-	enum client_status io =
-		conn_report(pamh, args, &c, client_open(&c, args->socket, now_ms() + REPLY_TIMEOUT_MS));
+	enum client_status io = conn_report(pamh, args, &c,
+		client_open(&c, args->socket, now_ms() + REPLY_TIMEOUT_MS));
 	if (io == CLIENT_ABSENT) {
 		session_id_forget(pamh);
 		return PAM_SUCCESS;

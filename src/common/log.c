@@ -26,11 +26,6 @@ void log_set_debug(bool debug)
 	log_debug_on = debug;
 }
 
-bool log_debug_enabled(void)
-{
-	return log_debug_on;
-}
-
 static const char *prio_name(int prio)
 {
 	switch (prio) {

@@ -8,7 +8,6 @@
 
 void log_init(const char *ident, bool use_syslog, bool debug);
 void log_set_debug(bool debug);
-bool log_debug_enabled(void);
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "util.h"
+
 #define PROTO_HEADER_SIZE 4
 
 /* Writes into a fixed buffer; after the first failure every write is a no-op. */
@@ -36,7 +38,7 @@ static bool string_valid(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
+		if (char_is_control(c))
 			return false;
 	}
 	return true;

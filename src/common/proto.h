@@ -43,6 +43,8 @@
 #include <sys/types.h>
 
 #define PROTO_VERSION 2
+/* The control socket's path unless configured otherwise (socket_path, --socket, socket=). */
+#define PROTO_SOCKET_DEFAULT "/run/dinit-userservd/control.sock"
 #define PROTO_MSG_MAX 4096
 
 /* Field sizes, including the terminating NUL of the decoded string. */

@@ -4,23 +4,21 @@
  *
  * One connection carries one request and its replies. Everything is bounded
  * by a single deadline fixed when the connection is opened: connecting,
- * sending and every reply. Each function reports its own failure on stderr
+ * sending and every reply. The exchange itself is the shared client
+ * (src/common/client.h); each function here reports its failure on stderr
  * and returns the exit status it calls for (enum ctl_exit), or 0.
  */
 #ifndef DUS_CTL_CONN_H
 #define DUS_CTL_CONN_H
 
-#include <stdint.h>
-
+#include "client.h"
 #include "proto.h"
 
 /* How long the daemon has to answer, from connecting to the last reply. */
 #define CTL_TIMEOUT_MS 10000
 
 struct ctl_conn {
-	int fd;
-	const char *path;
-	int64_t deadline_ms; /* CLOCK_MONOTONIC */
+	struct client client;
 };
 
 int ctl_conn_open(struct ctl_conn *conn, const char *path, int timeout_ms);

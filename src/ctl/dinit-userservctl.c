@@ -23,13 +23,13 @@
 #include "json.h"
 #include "proto.h"
 #include "table.h"
+#include "util.h"
 
 #ifndef DUS_VERSION
 #define DUS_VERSION "unknown"
 #endif
 
 #define PROG "dinit-userservctl"
-#define DEFAULT_SOCKET "/run/dinit-userservd/control.sock"
 
 /* More entries than any host has: a daemon sending more is broken, not busy. */
 #define MAX_ITEMS 100000
@@ -813,7 +813,7 @@ static void print_help(void)
 	       "logged-in user.\n"
 	       "\n"
 	       "Options:\n"
-	       "      --socket PATH  control socket (default " DEFAULT_SOCKET ")\n"
+	       "      --socket PATH  control socket (default " PROTO_SOCKET_DEFAULT ")\n"
 	       "      --json         print JSON instead of text\n"
 	       "  -u USER            the user of the environment commands (default: you)\n"
 	       "  -h, --help         show this help and exit\n"
@@ -843,10 +843,8 @@ static const char *user_arg_problem(const char *name)
 		return "empty user name";
 	if (strlen(name) >= PROTO_NAME_SIZE)
 		return "user name too long";
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return "user name contains control characters";
-	}
+	if (str_has_control(name))
+		return "user name contains control characters";
 	return NULL;
 }
 
@@ -862,7 +860,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ctl ctl = { .socket_path = DEFAULT_SOCKET, .json = false };
+	struct ctl ctl = { .socket_path = PROTO_SOCKET_DEFAULT, .json = false };
 	const struct command *cmd = NULL;
 	const char *user = NULL;
 	int opt, rc;

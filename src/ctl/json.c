@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <stddef.h>
 
+#include "util.h"
+
 void json_init(struct json *j, FILE *out)
 {
 	j->out = out;
@@ -135,7 +137,7 @@ static void json_write_escaped(FILE *out, const char *str)
 		default:
 			break;
 		}
-		if (c < 0x20 || c == 0x7f) {
+		if (char_is_control(c)) {
 			fprintf(out, "\\u%04x", c);
 			s++;
 			continue;

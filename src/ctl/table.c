@@ -7,6 +7,8 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "util.h"
+
 /* A bound on rows far above any real host, so a runaway reply cannot eat memory. */
 #define TABLE_MAX_ROWS (1u << 20)
 
@@ -26,7 +28,7 @@ char *text_sanitize(const char *s)
 	if (!copy)
 		return NULL;
 	for (unsigned char *p = (unsigned char *)copy; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+		if (char_is_control(*p))
 			*p = '?';
 	}
 	return copy;

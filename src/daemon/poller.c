@@ -28,13 +28,6 @@ static struct timer **heap;
 static size_t heap_len, heap_cap;
 static uint64_t timerfd_deadline; /* what timer_fd is set to; 0 = disarmed */
 
-uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void heap_swap(size_t a, size_t b)
 {
 	struct timer *t = heap[a];

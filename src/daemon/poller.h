@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct poller_fd;
 typedef void (*poller_fd_fn)(int fd, uint32_t events, void *data);
 
@@ -38,14 +40,14 @@ int poller_mod_fd(struct poller_fd *src, uint32_t events);
 void poller_remove_fd(struct poller_fd *src);
 
 void timer_init(struct timer *timer, timer_fn fn, void *data);
-bool timer_armed(const struct timer *timer);
 /* (Re)arm to fire once, delay_ms from now. Returns -1 on ENOMEM. */
 int timer_arm(struct timer *timer, uint64_t delay_ms);
 void timer_disarm(struct timer *timer);
+bool timer_armed(const struct timer *timer);
 
 /* Wait for and dispatch one batch of events. -1 on a fatal epoll error. */
 int poller_dispatch(void);
 
-uint64_t monotonic_ms(void);
+/* monotonic_ms() lives in src/common/util.h. */
 
 #endif

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "proc.h" /* proc_is, proc_start_time: state files record pid + start time */
 #include "proto.h"
 
 struct state_session {
@@ -105,10 +106,5 @@ void state_drop_user(uid_t uid);
 
 void state_foreach_user(void (*fn)(const struct state_user *u, void *data), void *data);
 void state_foreach_session(void (*fn)(const struct state_session *s, void *data), void *data);
-
-/* Start time of pid in clock ticks since boot, or 0 if it is gone. */
-uint64_t proc_start_time(pid_t pid);
-/* Whether pid is still the process recorded with that start time. */
-bool proc_is(pid_t pid, uint64_t start);
 
 #endif

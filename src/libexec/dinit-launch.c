@@ -51,6 +51,7 @@
 
 #include "helper-version.h"
 #include "environment-d.h"
+#include "util.h" /* char_is_control: inline, nothing linked */
 
 #define PROG "dinit-userservd dinit-launch"
 #define READY_SERVICE "dinit-userservd-ready"
@@ -72,7 +73,7 @@ static bool path_ok(const char *s)
 	if (s[0] != '/')
 		return false;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '$')
+		if (char_is_control(*p) || *p == '$')
 			return false;
 	return true;
 }

@@ -14,33 +14,29 @@
  *  - the only fd it creates is the control connection: SOCK_CLOEXEC, and
  *    closed before any pam_sm_* function returns, on every path;
  *  - no blocking call without a deadline: connect and send are bounded by
- *    SO_SNDTIMEO, receiving by poll;
+ *    SO_SNDTIMEO, receiving by poll (the connection is src/common/client.c,
+ *    which keeps these rules too);
  *  - a daemon that is not running (socket missing or refusing) costs the
  *    login nothing: PAM_SUCCESS at once.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <syslog.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "client.h"
 #include "proto.h"
+#include "util.h"
 
 #define PAM_DUS_EXPORT __attribute__((visibility("default")))
 
-#define DEFAULT_SOCKET "/run/dinit-userservd/control.sock"
 #define SESSION_DATA_KEY "dinit_userservd_session"
 
 /* The daemon answers every request at once: a hard cap on that answer. */
@@ -56,16 +52,9 @@ struct args {
 	const char *session_type;  /* type=, or NULL: XDG_SESSION_TYPE */
 };
 
-enum io_result {
-	IO_OK,
-	IO_ABSENT,  /* daemon not running: socket missing or refusing */
-	IO_TIMEOUT, /* deadline passed */
-	IO_ERROR,   /* logged already */
-};
-
 static void args_parse(pam_handle_t *pamh, int argc, const char **argv, struct args *args)
 {
-	args->socket = DEFAULT_SOCKET;
+	args->socket = PROTO_SOCKET_DEFAULT;
 	args->norundir = false;
 	args->debug = false;
 	args->session_class = NULL;
@@ -101,163 +90,24 @@ static void args_parse(pam_handle_t *pamh, int argc, const char **argv, struct a
 /* Milliseconds on CLOCK_MONOTONIC; deadlines are absolute values of it. */
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0; /* cannot fail for CLOCK_MONOTONIC */
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Time left until deadline, in ms; <= 0 once it has passed. */
-static int64_t remaining_ms(int64_t deadline)
-{
-	return deadline - now_ms();
+	return (int64_t)monotonic_ms();
 }
 
 /*
- * Bound blocking connect/send by the time left (SO_SNDTIMEO: a zero timeval
- * would mean "forever", so it is never set to zero).
+ * Report a failed client step (client.h). CLIENT_OK and CLIENT_TIMEOUT pass
+ * through unlogged: the callers log a timeout with what was waited for.
+ * CLIENT_ABSENT is a debug line only: no daemon costs the login nothing.
  */
-static int socket_set_send_deadline(int fd, int64_t deadline)
+static enum client_status conn_report(pam_handle_t *pamh, const struct args *args,
+	const struct client *c, enum client_status st)
 {
-	int64_t left = remaining_ms(deadline);
-	if (left <= 0)
-		left = 1;
-	struct timeval tv = {
-		.tv_sec = (time_t)(left / 1000),
-		.tv_usec = (suseconds_t)(left % 1000) * 1000,
-	};
-	return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/*
- * Connect to the control socket. On IO_OK *fdp is a connected CLOEXEC
- * socket the caller closes; on any other result no fd is left open.
- */
-static enum io_result conn_open(pam_handle_t *pamh, const struct args *args, int64_t deadline,
-	int *fdp)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	size_t len = strlen(args->socket);
-	if (len >= sizeof(addr.sun_path)) {
-		pam_syslog(pamh, LOG_ERR, "socket path too long: %s", args->socket);
-		return IO_ERROR;
+	if (st == CLIENT_ABSENT) {
+		if (args->debug)
+			pam_syslog(pamh, LOG_DEBUG, "%s", c->message);
+	} else if (st != CLIENT_OK && st != CLIENT_TIMEOUT) {
+		pam_syslog(pamh, LOG_ERR, "%s", c->message);
 	}
-	memcpy(addr.sun_path, args->socket, len + 1);
-
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		pam_syslog(pamh, LOG_ERR, "socket: %s", strerror(errno));
-		return IO_ERROR;
-	}
-	for (;;) {
-		if (remaining_ms(deadline) <= 0) {
-			close(fd);
-			return IO_TIMEOUT;
-		}
-		if (socket_set_send_deadline(fd, deadline) != 0) {
-			pam_syslog(pamh, LOG_ERR, "setsockopt SO_SNDTIMEO: %s", strerror(errno));
-			close(fd);
-			return IO_ERROR;
-		}
-		if (connect(fd, (const struct sockaddr *)&addr, sizeof(addr)) == 0)
-			break;
-		int err = errno;
-		if (err == EINTR)
-			continue;
-		if (err == EISCONN) /* an interrupted attempt completed */
-			break;
-		close(fd);
-		if (err == ENOENT || err == ECONNREFUSED) {
-			if (args->debug)
-				pam_syslog(pamh, LOG_DEBUG, "dinit-userservd not running (%s: %s)",
-					args->socket, strerror(err));
-			return IO_ABSENT;
-		}
-		if (err == EAGAIN) /* listen backlog stayed full until the deadline */
-			return IO_TIMEOUT;
-		pam_syslog(pamh, LOG_ERR, "connect %s: %s", args->socket, strerror(err));
-		return IO_ERROR;
-	}
-	*fdp = fd;
-	return IO_OK;
-}
-
-static enum io_result conn_send(pam_handle_t *pamh, int fd, const struct proto_msg *msg,
-	int64_t deadline)
-{
-	unsigned char buf[PROTO_MSG_MAX];
-	ssize_t len = proto_encode(msg, buf, sizeof(buf));
-	if (len < 0) {
-		pam_syslog(pamh, LOG_ERR, "cannot encode %s request", proto_type_name(msg->type));
-		return IO_ERROR;
-	}
-	for (;;) {
-		if (remaining_ms(deadline) <= 0)
-			return IO_TIMEOUT;
-		if (socket_set_send_deadline(fd, deadline) != 0) {
-			pam_syslog(pamh, LOG_ERR, "setsockopt SO_SNDTIMEO: %s", strerror(errno));
-			return IO_ERROR;
-		}
-		/* SOCK_SEQPACKET: a packet is sent whole or not at all. */
-		ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
-		if (n == len)
-			return IO_OK;
-		if (n >= 0) {
-			pam_syslog(pamh, LOG_ERR, "send: short write (%zd of %zd bytes)", n, len);
-			return IO_ERROR;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return IO_TIMEOUT;
-		pam_syslog(pamh, LOG_ERR, "send: %s", strerror(errno));
-		return IO_ERROR;
-	}
-}
-
-/* Receive and decode one packet before deadline. */
-static enum io_result conn_recv(pam_handle_t *pamh, int fd, struct proto_msg *msg,
-	int64_t deadline)
-{
-	/* One byte more than the largest valid packet, to tell an oversize one. */
-	unsigned char buf[PROTO_MSG_MAX + 1];
-	for (;;) {
-		/* Poll at least once, even past the deadline: a packet already
-		 * queued (e.g. READY right behind WAIT) is never lost to it. */
-		int64_t left = remaining_ms(deadline);
-		if (left < 0)
-			left = 0;
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			pam_syslog(pamh, LOG_ERR, "poll: %s", strerror(errno));
-			return IO_ERROR;
-		}
-		if (r == 0) {
-			if (remaining_ms(deadline) <= 0)
-				return IO_TIMEOUT;
-			continue;
-		}
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			pam_syslog(pamh, LOG_ERR, "recv: %s", strerror(errno));
-			return IO_ERROR;
-		}
-		if (n == 0) {
-			pam_syslog(pamh, LOG_ERR, "dinit-userservd closed the connection");
-			return IO_ERROR;
-		}
-		if ((size_t)n > PROTO_MSG_MAX || proto_decode(buf, (size_t)n, msg) != 0) {
-			pam_syslog(pamh, LOG_ERR,
-				"invalid message from dinit-userservd (%zd bytes)", n);
-			return IO_ERROR;
-		}
-		return IO_OK;
-	}
+	return st;
 }
 
 static void session_id_free(pam_handle_t *pamh, void *data, int error_status)
@@ -332,18 +182,9 @@ static void field_copy_sanitized(char *dst, const char *src, size_t size)
 {
 	proto_strlcpy(dst, src, size);
 	for (unsigned char *p = (unsigned char *)dst; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+		if (char_is_control(*p))
 			*p = '?';
 	}
-}
-
-static bool str_has_control(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	}
-	return false;
 }
 
 static bool rhost_is_remote(const char *rhost)
@@ -511,12 +352,12 @@ static int open_reply_handle(pam_handle_t *pamh, const struct args *args, const 
  * daemon itself answers at once, so a timeout before its first reply is
  * told apart from the manager being slow to start.
  */
-static int io_failure(pam_handle_t *pamh, enum io_result io, const char *user, int64_t waited_ms,
-	bool daemon_answered)
+static int io_failure(pam_handle_t *pamh, enum client_status io, const char *user,
+	int64_t waited_ms, bool daemon_answered)
 {
-	if (io == IO_ABSENT)
+	if (io == CLIENT_ABSENT)
 		return PAM_SUCCESS;
-	if (io == IO_TIMEOUT)
+	if (io == CLIENT_TIMEOUT)
 		pam_syslog(pamh, LOG_ERR,
 			"timed out after %" PRId64 " s waiting for %s's service manager%s",
 			(waited_ms + 999) / 1000, user,
@@ -532,17 +373,17 @@ static int open_session(pam_handle_t *pamh, const struct args *args)
 	char user[PROTO_NAME_SIZE];
 	memcpy(user, msg.u.open.user, sizeof(user));
 
-	int fd = -1;
-	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
-	enum io_result io = conn_open(pamh, args, deadline, &fd);
-	if (io != IO_OK)
+	struct client c;
+	enum client_status io = conn_report(pamh, args, &c,
+		client_open(&c, args->socket, now_ms() + REPLY_TIMEOUT_MS));
+	if (io != CLIENT_OK)
 		return io_failure(pamh, io, user, REPLY_TIMEOUT_MS, false);
 
 	int ret;
-	io = conn_send(pamh, fd, &msg, deadline);
-	if (io == IO_OK)
-		io = conn_recv(pamh, fd, &msg, deadline);
-	if (io != IO_OK) {
+	io = conn_report(pamh, args, &c, client_send(&c, &msg));
+	if (io == CLIENT_OK)
+		io = conn_report(pamh, args, &c, client_recv(&c, &msg));
+	if (io != CLIENT_OK) {
 		ret = io_failure(pamh, io, user, REPLY_TIMEOUT_MS, false);
 		goto out;
 	}
@@ -555,8 +396,9 @@ static int open_session(pam_handle_t *pamh, const struct args *args)
 	uint64_t wait_id = msg.u.open_reply.session_id;
 	if (wait_ms > WAIT_TIMEOUT_MAX_MS)
 		wait_ms = WAIT_TIMEOUT_MAX_MS;
-	io = conn_recv(pamh, fd, &msg, now_ms() + wait_ms);
-	if (io != IO_OK) {
+	c.deadline_ms = now_ms() + wait_ms;
+	io = conn_report(pamh, args, &c, client_recv(&c, &msg));
+	if (io != CLIENT_OK) {
 		ret = io_failure(pamh, io, user, wait_ms, true);
 	} else if (msg.type == PROTO_OPEN_REPLY && msg.u.open_reply.session_id != wait_id) {
 		/* Not the answer to this login: never take its id or its
@@ -569,31 +411,31 @@ static int open_session(pam_handle_t *pamh, const struct args *args)
 		ret = open_reply_handle(pamh, args, user, &msg, true);
 	}
 out:
-	close(fd);
+	client_close(&c);
 	return ret;
 }
 
 static int close_session(pam_handle_t *pamh, const struct args *args, uint64_t id)
 {
-	int fd = -1;
-	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
-	enum io_result io = conn_open(pamh, args, deadline, &fd);
-	if (io == IO_ABSENT) {
+	struct client c;
+	enum client_status io = conn_report(pamh, args, &c,
+		client_open(&c, args->socket, now_ms() + REPLY_TIMEOUT_MS));
+	if (io == CLIENT_ABSENT) {
 		session_id_forget(pamh);
 		return PAM_SUCCESS;
 	}
-	if (io != IO_OK)
+	if (io != CLIENT_OK)
 		goto fail;
 
 	struct proto_msg msg;
 	memset(&msg, 0, sizeof(msg));
 	msg.type = PROTO_CLOSE_SESSION;
 	msg.u.close.session_id = id;
-	io = conn_send(pamh, fd, &msg, deadline);
-	if (io == IO_OK)
-		io = conn_recv(pamh, fd, &msg, deadline);
-	close(fd);
-	if (io != IO_OK)
+	io = conn_report(pamh, args, &c, client_send(&c, &msg));
+	if (io == CLIENT_OK)
+		io = conn_report(pamh, args, &c, client_recv(&c, &msg));
+	client_close(&c);
+	if (io != CLIENT_OK)
 		goto fail;
 
 	if (msg.type != PROTO_RESULT) {
@@ -613,7 +455,7 @@ static int close_session(pam_handle_t *pamh, const struct args *args, uint64_t i
 	return PAM_SUCCESS;
 
 fail:
-	if (io == IO_TIMEOUT)
+	if (io == CLIENT_TIMEOUT)
 		pam_syslog(pamh, LOG_ERR,
 			"timed out after %d s waiting for dinit-userservd to close session %"
 			PRIu64,

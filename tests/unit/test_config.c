@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "proto.h"
 
 static char tmpdir[256];
 static char conf_path[512];
@@ -86,6 +87,8 @@ static void test_defaults(void **state)
 	memset(&cfg, 0xa5, sizeof(cfg));
 	config_defaults(&cfg);
 	assert_string_equal(cfg.socket_path, "/run/dinit-userservd/control.sock");
+	/* The clients' default (proto.h): config.c keeps the literal for tests/docs. */
+	assert_string_equal(cfg.socket_path, PROTO_SOCKET_DEFAULT);
 	assert_string_equal(cfg.state_dir, "/run/dinit-userservd");
 	assert_string_equal(cfg.linger_dir, "/var/lib/dinit-userservd/linger");
 	assert_string_equal(cfg.backend, "dinit");

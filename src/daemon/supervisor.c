@@ -114,7 +114,7 @@ void manager_init(struct manager *mgr, struct user *user)
 	memset(mgr, 0, sizeof(*mgr));
 	mgr->state = MANAGER_STOPPED;
 	mgr->since = time(NULL);
-	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = mgr->log_rotate_pidfd = -1;
+	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = -1;
 	mgr->proc.user = mgr->waiter.user = user;
 	mgr->waiter.waiter = true;
 	timer_init(&mgr->timer, manager_timer, user);
@@ -353,6 +353,44 @@ static void child_join_cgroup(const struct user *u, int cgroup_dir)
  * when the daemon manages none: never to the daemon's own log, which a user must not be able to
  * forge lines into or truncate.
  */
+/*
+ * The manager's log cap: log-rotate (as the user) keeps the log under
+ * manager_log_size. It is forked by the manager's own process just before
+ * the manager's exec, so it runs inside the manager's cgroup and PAM session,
+ * as the manager's child, and dies with it (PR_SET_PDEATHSIG); nothing of it
+ * is the daemon's to track. Set by manager_spawn around the manager's spawn
+ * only (never for a waiter), read only in the forked child.
+ */
+static struct {
+	unsigned cap; /* 0: no log-rotate */
+	char prog[PROTO_PATH_SIZE];
+} log_cap;
+
+/* In the manager's process, as the user, its output already on the log. */
+static void child_start_log_rotate(const char *log)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0) {
+		if (pid < 0)
+			dprintf(2, "dinit-userservd: the log is not capped: fork: %s\n",
+				strerror(errno));
+		return;
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(0);
+	char size[16];
+	snprintf(size, sizeof(size), "%u", log_cap.cap);
+	char *argv[] = {log_cap.prog, (char *)log, size, NULL};
+	char *envp[] = {NULL};
+	if (close_range(3, ~0U, 0) < 0)
+		_exit(126);
+	execve(argv[0], argv, envp);
+	dprintf(2, "dinit-userservd: the log is not capped: cannot execute %s: %s\n", argv[0],
+		strerror(errno));
+	_exit(127);
+}
+
 static void child_exec(const struct user *u, const char *path, char *const argv[],
 	char *const envp[], const gid_t *groups, int ngroups)
 {
@@ -376,8 +414,8 @@ static void child_exec(const struct user *u, const char *path, char *const argv[
 			child_fail(u, "chdir /");
 	}
 	int out = -1;
+	char log[PROTO_PATH_SIZE + 32];
 	if (u->rundir_managed && u->rundir[0]) { /* a rundir of ours: never write in another's */
-		char log[PROTO_PATH_SIZE + 32];
 		snprintf(log, sizeof(log), "%s/" MANAGER_LOG, u->rundir);
 		/* O_NONBLOCK: a FIFO planted there must not hang the start. */
 		out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK |
@@ -391,6 +429,8 @@ static void child_exec(const struct user *u, const char *path, char *const argv[
 		_exit(126);
 	if (close_range(3, ~0U, 0) < 0)
 		_exit(126);
+	if (out >= 0 && log_cap.cap)
+		child_start_log_rotate(log);
 	execve(path, argv, envp);
 	dprintf(2, "dinit-userservd: cannot execute %s: %s\n", path, strerror(errno));
 	_exit(127);
@@ -698,58 +738,6 @@ static int ready_fifo_open(struct user *u, const char *path, char *err, size_t e
 	return 0;
 }
 
-/*
- * Beside a manager that logs into our runtime dir: log-rotate, as the user,
- * keeps that log under manager_log_size. Started after the manager, so the
- * manager's start does not wait for it. It is ended (log_rotate_stop) when
- * the manager has exited; if it exits on its own (the log went), the reaper
- * takes it as an orphan. A failure costs the cap, not the manager.
- */
-static void log_rotate_spawn(struct user *u, const struct spawn_env *env, int cgroup_fd,
-	bool fresh)
-{
-	unsigned cap = daemon_config()->manager_log_size;
-	if (!cap || !u->rundir_managed || !u->rundir[0])
-		return;
-	char prog[PROTO_PATH_SIZE], log[PROTO_PATH_SIZE + 32], size[16], err[PROTO_TEXT_SIZE];
-	snprintf(prog, sizeof(prog), "%s/log-rotate", backend_libexec_dir());
-	snprintf(log, sizeof(log), "%s/" MANAGER_LOG, u->rundir);
-	snprintf(size, sizeof(size), "%u", cap);
-	char *argv[] = {prog, log, size, NULL};
-	pid_t pid = spawn_as_user(u, argv, env, cgroup_fd, fresh, false, err, sizeof(err));
-	if (pid < 0) {
-		log_warn("the log of %s's manager is not capped: %s", u->name, err);
-		return;
-	}
-	/* Our child, not reaped yet: the pidfd is certainly the helper's. */
-	u->mgr.log_rotate_pidfd = (int)pidfd_open(pid, 0);
-	if (u->mgr.log_rotate_pidfd < 0) {
-		log_warn("the log of %s's manager is not capped: pidfd_open: %s", u->name,
-			strerror(errno));
-		kill(pid, SIGKILL); /* unreaped: the pid is still the helper's */
-	}
-}
-
-/* The manager has exited: end its log-rotate and reap it now, so that no
- * process of the user is left once the manager is reported stopped. */
-static void log_rotate_stop(struct manager *mgr)
-{
-	if (mgr->log_rotate_pidfd < 0)
-		return;
-	int flags = WEXITED;
-	if (pidfd_send_signal(mgr->log_rotate_pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
-		log_err("pidfd_send_signal to log-rotate: %s", strerror(errno));
-		flags |= WNOHANG; /* not killed: never wait for it */
-	}
-	/* SIGKILLed (or exited already): this wait is short; ECHILD when the
-	 * reaper took it first. */
-	siginfo_t si;
-	while (waitid(P_PIDFD, (id_t)mgr->log_rotate_pidfd, &si, flags) < 0 && errno == EINTR)
-		;
-	close(mgr->log_rotate_pidfd);
-	mgr->log_rotate_pidfd = -1;
-}
-
 /* The size of the manager log in our runtime dir of u (0: none). Not followed. */
 static off_t manager_log_size_now(const struct user *u)
 {
@@ -832,8 +820,11 @@ static void manager_spawn(struct user *u)
 	/* What the log holds now is of earlier attempts: never copied again. */
 	mgr->log_start = manager_log_size_now(u);
 	bool use_pam = access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
+	log_cap.cap = daemon_config()->manager_log_size;
+	snprintf(log_cap.prog, sizeof(log_cap.prog), "%s/log-rotate", backend_libexec_dir());
 	pid_t pid = spawn_as_user(u, plan->argv, env, cgroup_fd, fresh, use_pam, err,
 		sizeof(err));
+	log_cap.cap = 0;
 	pid_t wpid = 0;
 	if (pid > 0 && plan->ready == BACKEND_READY_WAITER) {
 		wpid = spawn_as_user(u, plan->waiter_argv, env, cgroup_fd, fresh, false, err,
@@ -843,8 +834,6 @@ static void manager_spawn(struct user *u)
 			log_err("readiness waiter of %s: %s", u->name, err);
 		}
 	}
-	if (pid > 0)
-		log_rotate_spawn(u, env, cgroup_fd, fresh);
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
 	free(env);
@@ -1177,7 +1166,6 @@ static void manager_exited(struct user *u, int status)
 	}
 	pid_t root = mgr->proc.pid;
 	mgr->proc.pid = 0;
-	log_rotate_stop(mgr);
 	if (mgr->waiter.pid) {
 		kill(mgr->waiter.pid, SIGKILL);
 		child_forget(&mgr->waiter); /* reaped as an orphan */

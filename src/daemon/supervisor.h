@@ -61,7 +61,6 @@ struct manager {
 	uint64_t started_ms;      /* monotonic time of the last spawn */
 	uint64_t window_start_ms; /* start of the current failure window */
 	off_t log_start;          /* manager log offset past what was copied or came before this spawn */
-	int log_rotate_pidfd;     /* the log-rotate helper beside the manager, else -1 */
 	unsigned window_failures;
 	unsigned restarts;        /* total restarts, for status */
 	unsigned backoff_ms;

@@ -43,6 +43,11 @@ static char self_exe[4096]; /* the binary's path, read at start, for reexec */
 
 static void raise_fd_limit(void);
 
+static bool user_known(uid_t uid)
+{
+	return user_find(uid) != NULL;
+}
+
 /* The daemon's own processes: keepers, managers, waiters, removal helpers. */
 static bool daemon_owns(pid_t pid)
 {
@@ -337,6 +342,7 @@ int main(int argc, char **argv)
 	else
 		handover_discard(); /* a fresh start trusts no fd number */
 	users_restore(&handed);
+	usergroup_sweep(user_known);
 	if (server_init(config.socket_path, listen_fd) < 0)
 		return 1;
 	server_adopt_clients(&handed);

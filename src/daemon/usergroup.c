@@ -25,7 +25,7 @@
 
 static char base[PATH_MAX]; /* …/dinit-userservd, "" when cgroups are not used */
 
-static int sweep_groups(bool at_exit);
+static int sweep_groups(bool at_exit, bool (*in_use)(uid_t uid));
 enum { CTL_PIDS, CTL_MEMORY, NCTL };
 static int ctl_state[NCTL]; /* 0: not tried, 1: available, -1: not (logged) */
 static char parent_dir[PATH_MAX]; /* the daemon's own group, base's parent */
@@ -129,7 +129,6 @@ static bool init_cgroups(bool use_cgroups)
 	}
 	snprintf(base, sizeof(base), "%s", path);
 	snprintf(parent_dir, sizeof(parent_dir), "%s%s", mnt, strcmp(own, "/") ? own : "");
-	sweep_groups(false); /* empty ones a previous daemon left */
 	/* Made now, not at the first stop: the daemon's fds stay constant. */
 	inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (inotify_fd < 0)
@@ -786,9 +785,9 @@ bool usergroup_draining(void)
 	return draining_uid.count > 0;
 }
 
-/* rmdir every user group below base that is empty; at exit, name the others.
- * Returns how many are left. */
-static int sweep_groups(bool at_exit)
+/* rmdir every user group below base that is empty, but those of uids
+ * in_use (NULL: none); at exit, name the others. Returns how many are left. */
+static int sweep_groups(bool at_exit, bool (*in_use)(uid_t uid))
 {
 	DIR *d = opendir(base);
 	if (!d) {
@@ -800,6 +799,10 @@ static int sweep_groups(bool at_exit)
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, "user-", 5) != 0 || de->d_type != DT_DIR)
+			continue;
+		char *end;
+		unsigned long uid = strtoul(de->d_name + 5, &end, 10);
+		if (in_use && !*end && in_use((uid_t)uid))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT)
 			continue;
@@ -834,8 +837,14 @@ void usergroup_finish(void)
 	if (inotify_fd >= 0)
 		close(inotify_fd);
 	inotify_fd = -1;
-	if (sweep_groups(true) == 0 && rmdir(base) < 0 && errno != ENOENT)
+	if (sweep_groups(true, NULL) == 0 && rmdir(base) < 0 && errno != ENOENT)
 		log_warn("rmdir %s: %s", base, strerror(errno));
+}
+
+void usergroup_sweep(bool (*in_use)(uid_t uid))
+{
+	if (base[0])
+		sweep_groups(false, in_use);
 }
 
 int usergroup_dir_fd(uid_t uid, bool *fresh)

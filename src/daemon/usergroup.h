@@ -41,6 +41,10 @@ void usergroup_remove(uid_t uid);
  * are not used or the group cannot be made. *fresh: whether it was created
  * now (so it was never killed through cgroup.kill). */
 int usergroup_dir_fd(uid_t uid, bool *fresh);
+/* At start, once the users a previous daemon left are taken over: remove
+ * the empty groups a previous daemon left, but not those of users in_use (a
+ * keeper of theirs may be about to create its manager in an empty group). */
+void usergroup_sweep(bool (*in_use)(uid_t uid));
 /* Whether a group still waits to be empty (the daemon's exit waits for it). */
 bool usergroup_draining(void);
 /* At the daemon's exit: remove every empty user group and the daemon's own

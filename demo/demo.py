@@ -422,6 +422,12 @@ def run_in_sandbox(sb, box, args, user, total, backend, dinit, backend_note):
          "No process of %s is left (manager and services alike), the runtime directory" % user,
          "is gone, and the daemon no longer lists the user.")
     command("#", "ps -u %s -o pid,args" % user)
+    # Processes killed at the stop may take a moment to finish exiting.
+    try:
+        box.wait_for(lambda: sh("ps -u %d -o pid=,args=" % uid).stdout.strip() == "",
+                     timeout=5, what="no process of %s" % user)
+    except sb.CommandTimeout:
+        pass
     left = sh("ps -u %d -o pid=,args=" % uid).stdout
     block(left)
     check(left.strip() == "", "no process of %s is left" % user, left)

@@ -20,7 +20,8 @@
  *       ran less than 1 s, which no real session hits); times
  *       pam_close_session; then waits until every one of those processes
  *       has exited ("manager gone", pidfd) and until the runtime directory
- *       the login got (XDG_RUNTIME_DIR) has been removed (inotify).
+ *       the login got (XDG_RUNTIME_DIR) has been removed (inotify). A
+ *       failed open counts as a failure and its time as -1.
  *
  *   pamloop spawn USER READY N HOLD_MS [NAME=VALUE...] -- ARGV... [++ WAITER...]
  *       The manager's own start, without any daemon: N times, forks ARGV as
@@ -46,6 +47,19 @@
  *       each 512-byte request with a 512-byte reply. Times N exchanges on
  *       a fresh connection each (socket, connect, send, poll, recv, close:
  *       what the module does per request) and N on one kept connection.
+ *
+ *   pamloop keeper USER ROUNDS [--preload] SERVICE...
+ *       What the daemon's keeper does for a manager's PAM session, per
+ *       SERVICE: ROUNDS rounds, each forking one fresh child per SERVICE (in
+ *       an order rotated every round, so that all see the same load); the
+ *       child times pam_start, pam_acct_mgmt, pam_setcred(ESTABLISH) and
+ *       pam_open_session ("open": modules are loaded here, in a process
+ *       that has not loaded them, as in a keeper forked by the daemon), then
+ *       pam_close_session, pam_setcred(DELETE) and pam_end ("close").
+ *       Prints open_ns and close_ns per SERVICE (-1: a call failed). With
+ *       --preload, this process first calls pam_start on every SERVICE and
+ *       keeps the handles (their modules stay loaded, as a daemon that held
+ *       one handle would have them), so that the children inherit them.
  *
  *   pamloop burst SERVICE TIMEOUT_S USER...
  *       Forks one process per USER; each does pam_start, then all wait on
@@ -102,7 +116,7 @@ static void die(const char *what)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pamloop warm|cold|spawn|scale|floor|burst ... (see the source)\n");
+	fprintf(stderr, "usage: pamloop warm|cold|spawn|scale|floor|burst|keeper ... (see the source)\n");
 	exit(2);
 }
 
@@ -491,6 +505,7 @@ static int cmd_cold(int argc, char **argv)
 		if (r != PAM_SUCCESS) {
 			fprintf(stderr, "pamloop: open %s: %s\n", users[i], pam_strerror(l.h, r));
 			failures++;
+			open_ns[i] = -1; /* no figure for a failed login */
 		}
 		const char *rd = l.h ? pam_getenv(l.h, "XDG_RUNTIME_DIR") : NULL;
 		char rundir[PATH_MAX] = "";
@@ -1048,6 +1063,99 @@ static int cmd_burst(int argc, char **argv)
 	return 0;
 }
 
+/* ---- keeper: a manager's PAM session, per service ---------------------- */
+
+static int cmd_keeper(int argc, char **argv)
+{
+	if (argc < 3)
+		usage();
+	const char *user = argv[0];
+	long rounds = atol(argv[1]);
+	bool preload = !strcmp(argv[2], "--preload");
+	size_t ns = (size_t)(argc - 2 - preload);
+	char **services = argv + 2 + preload;
+	if (rounds <= 0 || ns == 0)
+		usage();
+	for (size_t s = 0; preload && s < ns; s++) {
+		pam_handle_t *h = NULL; /* kept: its modules stay loaded */
+		if (pam_start(services[s], user, &conv, &h) != PAM_SUCCESS) {
+			fprintf(stderr, "pamloop: pam_start %s failed\n", services[s]);
+			return 1;
+		}
+	}
+	int64_t **open_ns = calloc(ns, sizeof(*open_ns)), **close_ns = calloc(ns, sizeof(*close_ns));
+	if (!open_ns || !close_ns)
+		die("calloc");
+	for (size_t s = 0; s < ns; s++) {
+		open_ns[s] = samples((size_t)rounds);
+		close_ns[s] = samples((size_t)rounds);
+	}
+	for (long r = 0; r < rounds; r++) {
+		for (size_t k = 0; k < ns; k++) {
+			size_t s = (k + (size_t)r) % ns;
+			int fds[2];
+			if (pipe2(fds, O_CLOEXEC) < 0)
+				die("pipe2");
+			pid_t pid = fork();
+			if (pid < 0)
+				die("fork");
+			if (pid == 0) {
+				int64_t t[2] = {-1, -1};
+				pam_handle_t *h = NULL;
+				int64_t t0 = now_ns();
+				int rc = pam_start(services[s], user, &conv, &h);
+				if (rc == PAM_SUCCESS)
+					rc = pam_acct_mgmt(h, PAM_SILENT);
+				int cred = rc == PAM_SUCCESS &&
+					pam_setcred(h, PAM_ESTABLISH_CRED | PAM_SILENT) == PAM_SUCCESS;
+				if (rc == PAM_SUCCESS)
+					rc = pam_open_session(h, PAM_SILENT);
+				int64_t t1 = now_ns();
+				if (rc == PAM_SUCCESS) {
+					t[0] = t1 - t0;
+					rc = pam_close_session(h, PAM_SILENT);
+				}
+				if (cred)
+					pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT);
+				if (h)
+					pam_end(h, rc);
+				if (rc == PAM_SUCCESS)
+					t[1] = now_ns() - t1;
+				_exit(write(fds[1], t, sizeof(t)) == (ssize_t)sizeof(t) ? 0 : 1);
+			}
+			close(fds[1]);
+			int64_t t[2] = {-1, -1};
+			ssize_t got = read(fds[0], t, sizeof(t));
+			if (got != (ssize_t)sizeof(t))
+				t[0] = t[1] = -1;
+			close(fds[0]);
+			int st;
+			if (waitpid(pid, &st, 0) < 0)
+				die("waitpid");
+			open_ns[s][r] = t[0];
+			close_ns[s][r] = t[1];
+		}
+	}
+	printf("{\"mode\":\"keeper\",\"rounds\":%ld,\"preload\":%s,\"services\":[", rounds,
+		preload ? "true" : "false");
+	for (size_t s = 0; s < ns; s++)
+		printf("%s\"%s\"", s ? "," : "", services[s]);
+	printf("],\n\"open_ns\":[");
+	for (size_t s = 0; s < ns; s++) {
+		printf("%s{", s ? "," : "");
+		json_array("v", open_ns[s], (size_t)rounds, true);
+		printf("}");
+	}
+	printf("],\n\"close_ns\":[");
+	for (size_t s = 0; s < ns; s++) {
+		printf("%s{", s ? "," : "");
+		json_array("v", close_ns[s], (size_t)rounds, true);
+		printf("}");
+	}
+	printf("]}\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -1069,6 +1177,8 @@ int main(int argc, char **argv)
 		rc = cmd_floor(argc, argv);
 	else if (!strcmp(mode, "burst"))
 		rc = cmd_burst(argc, argv);
+	else if (!strcmp(mode, "keeper"))
+		rc = cmd_keeper(argc, argv);
 	else
 		usage();
 	fflush(stdout);

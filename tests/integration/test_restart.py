@@ -458,8 +458,11 @@ def test_reused_pids_are_not_adopted(world):
     world.run(["kill", "-KILL", str(old["user1"])], check=True)
     world.wait_for(lambda: not world.exists("/proc/%d" % old["user1"])
                    and not world.exists("/proc/%d" % h2.pid), what="originals gone")
-    # Decoys: root processes that must survive everything below.
-    decoys = world.popen(["sh", "-c", "sleep 1000 & a=$!; sleep 1000 & echo $a $!; wait"],
+    # Decoys: processes of user1 itself (so only the start time tells them
+    # from the originals) that must survive everything below.
+    decoys = world.popen(["setpriv", "--reuid", str(users["user1"]["uid"]),
+                          "--regid", str(users["user1"]["gid"]), "--clear-groups",
+                          "sh", "-c", "sleep 1000 & a=$!; sleep 1000 & echo $a $!; wait"],
                          timeout=300, stdout=sb.subprocess.PIPE, stderr=sb.subprocess.DEVNULL)
     world.held.append(_Killer(decoys))
     decoy_pids = [int(p) for p in sb.LineReader(decoys.stdout).readline(10).split()]
@@ -482,7 +485,13 @@ def test_reused_pids_are_not_adopted(world):
     wait_user_gone(world, "user2", users["user2"]["uid"])  # no session left: stopped
     assert managers_by_uid(world) == {uid1: [new]}
     assert h1.end() == 0
-    wait_user_gone(world, "user1", uid1)
+    world.wait_for(lambda: "user1" not in manager_pids(world), timeout=15,
+                   what="user1 no longer listed")
+    # Everything of user1 ended but the decoys, which were never the daemon's.
+    decoy_sh = int(world.read_file("/proc/%d/stat" % decoy_pids[0]).rsplit(")", 1)[1].split()[1])
+    allowed = set(decoy_pids) | {decoy_sh}
+    world.wait_for(lambda: {p["pid"] for p in user_procs(world, uid1)} == allowed, timeout=15,
+                   what="no process of user1 left but the decoys")
     assert d2.stop() == 0
     for p in decoy_pids:
         assert world.exists("/proc/%d" % p), "decoy %d was killed" % p

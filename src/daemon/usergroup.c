@@ -567,7 +567,8 @@ static int tree_kill_pass(uid_t uid, pid_t root, struct killed **killed, size_t 
 		}
 		close(pidfd);
 	}
-	qsort(*killed, *nkilled, sizeof(**killed), by_killed_pid);
+	if (*nkilled > 1)
+		qsort(*killed, *nkilled, sizeof(**killed), by_killed_pid);
 	free(queue);
 	free(kids);
 	free(procs);

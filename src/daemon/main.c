@@ -24,6 +24,7 @@
 #include "poller.h"
 #include "rundir_cleanup.h"
 #include "server.h"
+#include "spawn.h"
 #include "state.h"
 #include "supervisor.h"
 #include "user.h"
@@ -155,7 +156,7 @@ static void daemon_reexec(void)
 	/* The new image must see the limits we started with, to record them
 	 * for its managers before it raises its own again. */
 	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0 || fcntl(lock, F_SETFD, 0) < 0 ||
-		supervisor_restore_limits() < 0) {
+		spawn_restore_limits() < 0) {
 		code = errno;
 		snprintf(why, sizeof(why), "cannot prepare the reexec: %s", strerror(code));
 	} else {
@@ -300,7 +301,7 @@ int main(int argc, char **argv)
 	log_init("dinit-userservd", config.syslog, config.debug);
 	if (geteuid() != 0)
 		log_warn("not running as root: managers cannot be started as other users");
-	supervisor_save_limits(); /* before raising ours: managers get these */
+	spawn_save_limits(); /* before raising ours: managers get these */
 	raise_fd_limit();
 	umask(022);
 
@@ -328,11 +329,11 @@ int main(int argc, char **argv)
 	self_exe[n > 0 ? n : 0] = '\0';
 	struct poller_fd *sig_src = NULL;
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
-		supervisor_init() < 0 || users_init() < 0 || state_init(lock_fd) < 0)
+		supervisor_init(&config) < 0 || users_init() < 0 || state_init(lock_fd) < 0)
 		return 1;
 	usergroup_set_spared(daemon_owns);
 	if (usergroup_init(config.use_cgroups))
-		supervisor_probe_spawn();
+		spawn_probe();
 	rundir_cleanup_restore();
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
 	timer_init(&cleanup_timer, cleanup_timeout, NULL);

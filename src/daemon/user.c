@@ -203,7 +203,7 @@ static void stop_delay_expired(struct timer *t, void *data)
 	if (u->nmanager_sessions || user_lingers(u))
 		return;
 	log_info("stopping the manager of %s: last session ended", u->name);
-	manager_stop(u); /* may free u */
+	manager_stop(&u->mgr); /* may free u */
 }
 
 /* The last session ended: stop after stop_delay, unless lingering. */
@@ -217,7 +217,7 @@ static void user_sessions_gone(struct user *u)
 		return;
 	}
 	if (u->mgr.state == MANAGER_STOPPED || delay == 0) {
-		manager_stop(u); /* may free u */
+		manager_stop(&u->mgr); /* may free u */
 		return;
 	}
 	timer_arm(&u->stop_delay, (uint64_t)delay * 1000);
@@ -263,6 +263,8 @@ static void user_refresh(struct user *u, const struct passwd *pw, struct user *s
 		sizeof(u->shell));
 }
 
+static const struct manager_events user_manager_events; /* below */
+
 static struct user *user_create(const struct passwd *pw)
 {
 	struct user *u = calloc(1, sizeof(*u));
@@ -276,7 +278,11 @@ static struct user *user_create(const struct passwd *pw)
 		sizeof(u->shell));
 	u->linger = linger_marked(u->name);
 	timer_init(&u->stop_delay, stop_delay_expired, u);
-	manager_init(&u->mgr, u);
+	struct spawn_account acct = {
+		.uid = u->uid, .gid = &u->gid, .name = u->name, .home = u->home,
+		.shell = u->shell, .rundir = u->rundir, .rundir_managed = &u->rundir_managed,
+	};
+	manager_init(&u->mgr, &acct, &user_manager_events, u);
 	if (hmap_insert(&users, &u->node, u->uid) < 0) {
 		free(u);
 		return NULL;
@@ -471,7 +477,7 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 		return 0;
 	}
 	enum manager_state before = u->mgr.state;
-	manager_start(u);
+	manager_start(&u->mgr);
 	switch (u->mgr.state) {
 	case MANAGER_READY:
 		break;
@@ -602,7 +608,7 @@ int user_stop(struct user *u, char *err, size_t errlen)
 	snprintf(err, errlen, "stopping the manager of %s", u->name);
 	log_info("stop-user %s", u->name);
 	timer_disarm(&u->stop_delay);
-	manager_stop(u); /* may free u */
+	manager_stop(&u->mgr); /* may free u */
 	return 0;
 }
 
@@ -612,14 +618,14 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	snprintf(err, errlen, "restarting the manager of %s", u->name);
 	timer_disarm(&u->stop_delay);
 	uid_t uid = u->uid;
-	manager_stop(u); /* may free u */
+	manager_stop(&u->mgr); /* may free u */
 	/* Still here (sessions, linger, or a manager still stopping keep the
 	 * object): start again. */
 	u = user_find(uid);
 	if (!u)
 		return 0;
 	if (!u->rundir_wait)
-		manager_start(u);
+		manager_start(&u->mgr);
 	/* Without sessions that keep a manager (restarted within stop_delay of
 	 * the last logout, or only a greeter's) the new manager goes as the old
 	 * one would have: after stop_delay. */
@@ -637,7 +643,7 @@ void users_stop_all(void)
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
 		timer_disarm(&u->stop_delay);
-		manager_stop(u); /* may free u */
+		manager_stop(&u->mgr); /* may free u */
 		n = next;
 	}
 }
@@ -649,14 +655,17 @@ void user_release_waiters(struct user *u, bool ok, const char *why)
 			server_release_waiter(s, ok, why);
 }
 
-void user_manager_ready(struct user *u)
+/* Events from the supervisor (struct manager_events; owner: the user). */
+static void user_manager_ready(void *owner)
 {
+	struct user *u = owner;
 	log_info("manager of %s is ready", u->name);
 	user_release_waiters(u, true, "ready");
 }
 
-void user_manager_failed(struct user *u, const char *why)
+static void user_manager_failed(void *owner, const char *why)
 {
+	struct user *u = owner;
 	log_err("manager of %s failed: %s", u->name, why);
 	if (u->mgr.state == MANAGER_FAILED) /* not a readiness check that failed */
 		userenv_forget(u->uid);
@@ -664,12 +673,31 @@ void user_manager_failed(struct user *u, const char *why)
 	user_release_if_idle(u);
 }
 
-void user_manager_stopped(struct user *u)
+static void user_manager_stopped(void *owner)
 {
+	struct user *u = owner;
 	userenv_forget(u->uid); /* kept across restarts, not across a stop */
 	user_release_waiters(u, false, "the manager was stopped");
 	user_release_if_idle(u); /* may free u */
 }
+
+static void user_manager_changed(void *owner)
+{
+	user_save(owner);
+}
+
+static void user_manager_abandoned(void *owner, const char *why)
+{
+	user_release_waiters(owner, false, why);
+}
+
+static const struct manager_events user_manager_events = {
+	.changed = user_manager_changed,
+	.ready = user_manager_ready,
+	.failed = user_manager_failed,
+	.stopped = user_manager_stopped,
+	.abandoned = user_manager_abandoned,
+};
 
 void users_finish(void)
 {
@@ -717,7 +745,7 @@ static void user_linger_start(struct user *u)
 		log_err("lingering user %s: %s", u->name, err);
 	timer_disarm(&u->stop_delay);
 	if (!u->rundir_wait)
-		manager_start(u);
+		manager_start(&u->mgr);
 }
 
 /* A removal of a runtime dir ended: a user waiting for that path gets it
@@ -735,7 +763,7 @@ static void user_rundir_removed(uid_t uid, const char *path)
 		return;
 	}
 	if (!u->rundir_wait && (u->nmanager_sessions || user_lingers(u)))
-		manager_start(u);
+		manager_start(&u->mgr);
 }
 
 int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
@@ -778,7 +806,7 @@ int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 		u->linger = false;
 		if (!u->nmanager_sessions && !user_lingers(u)) {
 			timer_disarm(&u->stop_delay);
-			manager_stop(u); /* may free u */
+			manager_stop(&u->mgr); /* may free u */
 		}
 	}
 	return 0;
@@ -836,7 +864,7 @@ static void restore_user(const struct state_user *su, void *data)
 			.keeper = su->keeper,
 		};
 		handover_take_ready(data, su->uid, &rec.ready_fd, &rec.ready_keep_fd);
-		manager_adopt(u, &rec);
+		manager_adopt(&u->mgr, &rec);
 		if (rec.ready_fd >= 0) { /* not taken */
 			close(rec.ready_fd);
 			close(rec.ready_keep_fd);
@@ -912,7 +940,7 @@ void users_restore(struct handover *h)
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
 		if (u->nmanager_sessions)
-			manager_start(u); /* no-op when adopted running */
+			manager_start(&u->mgr); /* no-op when adopted running */
 		else
 			user_sessions_gone(u); /* may free u */
 		n = next;
@@ -923,5 +951,5 @@ void users_handover(struct handover *h)
 {
 	size_t i;
 	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i))
-		manager_handover(container_of(n, struct user, node), h);
+		manager_handover(&container_of(n, struct user, node)->mgr, h);
 }

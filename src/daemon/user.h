@@ -128,9 +128,4 @@ void users_handover(struct handover *h);
 /* Answer every login waiting for u's manager. */
 void user_release_waiters(struct user *u, bool ok, const char *why);
 
-/* Events from the supervisor. Each may free u. */
-void user_manager_ready(struct user *u);
-void user_manager_failed(struct user *u, const char *why);
-void user_manager_stopped(struct user *u);
-
 #endif

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "daemon.h"
 #include "log.h"
 #include "poller.h"
 #include "rundir_cleanup.h"
@@ -29,6 +28,7 @@
 #include "supervisor.h"
 #include "user.h"
 #include "usergroup.h"
+#include "userenv.h"
 
 #define SHUTDOWN_GRACE_MS 5000 /* beyond stop_timeout before exiting anyway */
 #define CLEANUP_GRACE_MS 5000  /* at exit, for user cgroups to empty and rundir removals to end */
@@ -55,11 +55,6 @@ static bool daemon_owns(pid_t pid)
 	return supervisor_owns(pid) || rundir_cleanup_owns(pid);
 }
 
-const struct config *daemon_config(void)
-{
-	return &config;
-}
-
 static int config_read(struct config *cfg, char *err, size_t errlen)
 {
 	config_defaults(cfg);
@@ -73,7 +68,7 @@ static int config_read(struct config *cfg, char *err, size_t errlen)
 	return -1;
 }
 
-int daemon_reload(char *err, size_t errlen)
+static int daemon_reload(char *err, size_t errlen)
 {
 	static struct config fresh;
 	if (config_read(&fresh, err, errlen) < 0) {
@@ -109,7 +104,7 @@ static bool cleanup_pending(void)
 	return usergroup_draining() || rundir_cleanup_pending();
 }
 
-int daemon_reexec_check(char *err, size_t errlen)
+static int daemon_reexec_check(char *err, size_t errlen)
 {
 	if (!self_exe[0] || access(self_exe, X_OK) < 0) {
 		snprintf(err, errlen, "cannot re-execute '%s': %s", self_exe,
@@ -178,7 +173,7 @@ static void daemon_reexec(void)
 	server_reexec_failed(code, why);
 }
 
-void daemon_request_exit(void)
+static void daemon_request_exit(void)
 {
 	if (exiting)
 		return;
@@ -329,10 +324,12 @@ int main(int argc, char **argv)
 	self_exe[n > 0 ? n : 0] = '\0';
 	struct poller_fd *sig_src = NULL;
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
-		supervisor_init(&config) < 0 || users_init() < 0 || state_init(lock_fd) < 0)
+		supervisor_init(&config) < 0 || users_init(&config) < 0 ||
+		state_init(&config, lock_fd) < 0)
 		return 1;
 	usergroup_set_spared(daemon_owns);
-	if (usergroup_init(config.use_cgroups))
+	userenv_init(&config);
+	if (usergroup_init(&config))
 		spawn_probe();
 	rundir_cleanup_restore();
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
@@ -344,7 +341,10 @@ int main(int argc, char **argv)
 		handover_discard(); /* a fresh start trusts no fd number */
 	users_restore(&handed);
 	usergroup_sweep(user_known);
-	if (server_init(config.socket_path, listen_fd) < 0)
+	static const struct server_hooks hooks = {
+		.reload = daemon_reload, .reexec_check = daemon_reexec_check,
+	};
+	if (server_init(&config, &hooks, listen_fd) < 0)
 		return 1;
 	server_adopt_clients(&handed);
 	handover_finish(&handed);

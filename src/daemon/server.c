@@ -12,7 +12,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "hmap.h"
 #include "log.h"
 #include "mkdirs.h"
@@ -67,6 +66,8 @@ struct refusal_log {
 	struct timer window;
 };
 
+static const struct config *config; /* the daemon's: valid and current across reloads */
+static const struct server_hooks *hooks;
 static int listen_fd = -1;
 static struct poller_fd *listen_src;
 static int reserve_fd = -1; /* given up to accept-and-drop when fds run out */
@@ -301,7 +302,7 @@ static int handle_open(struct client *c, const struct proto_open_session *req)
 		m.u.open_reply.status = PROTO_OPEN_READY;
 		return client_send(c, &m);
 	}
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	m.u.open_reply.status = PROTO_OPEN_WAIT;
 	m.u.open_reply.timeout_ms = cfg->login_timeout * 1000u;
 	m.u.open_reply.dbus_address[0] = '\0'; /* only once ready */
@@ -356,7 +357,7 @@ static bool control_allowed(const struct client *c, const struct proto_control *
 		return user_arg_is(req->user, c->uid);
 	case PROTO_CTL_ENABLE_LINGER:
 	case PROTO_CTL_DISABLE_LINGER:
-		return daemon_config()->user_linger && user_arg_is(req->user, c->uid);
+		return config->user_linger && user_arg_is(req->user, c->uid);
 	default:
 		return false;
 	}
@@ -384,7 +385,7 @@ static int handle_control(struct client *c, const struct proto_control *req)
 	int code = 0;
 	switch (req->op) {
 	case PROTO_CTL_RELOAD:
-		if (daemon_reload(err, sizeof(err)) < 0)
+		if (hooks->reload(err, sizeof(err)) < 0)
 			return client_send_result(c, EINVAL, err);
 		return client_send_result(c, 0, "configuration reloaded");
 	case PROTO_CTL_ENABLE_LINGER:
@@ -392,7 +393,7 @@ static int handle_control(struct client *c, const struct proto_control *req)
 		code = user_set_linger(req->user, req->op == PROTO_CTL_ENABLE_LINGER, err, sizeof(err));
 		return client_send_result(c, code, err);
 	case PROTO_CTL_REEXEC:
-		if (daemon_reexec_check(err, sizeof(err)) < 0)
+		if (hooks->reexec_check(err, sizeof(err)) < 0)
 			return client_send_result(c, ENOEXEC, err);
 		if (reexec_pending)
 			return client_send_result(c, EBUSY, "a reexec is already under way");
@@ -642,7 +643,7 @@ static void client_destroy(struct client *c)
 /* Whether one more connection from uid fits the limits; counts it if so. */
 static bool connection_admit(uid_t uid)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	if (uid == 0) {
 		if (nclients_root >= ROOT_CONNECTIONS_MAX)
 			return false;
@@ -748,8 +749,11 @@ int server_listen_fd(void)
 	return listen_fd;
 }
 
-int server_init(const char *socket_path, int inherited_fd)
+int server_init(const struct config *cfg, const struct server_hooks *hooks_, int inherited_fd)
 {
+	const char *socket_path = cfg->socket_path;
+	config = cfg;
+	hooks = hooks_;
 	if (inherited_fd >= 0) {
 		listen_fd = inherited_fd;
 		if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) < 0 ||
@@ -898,7 +902,7 @@ void server_adopt_clients(struct handover *h)
 		/* The login still waits: answer now, or when the manager is ready. */
 		s->waiter = c;
 		c->waiting = s;
-		timer_arm(&c->deadline, (uint64_t)daemon_config()->login_timeout * 1000 + WAIT_GRACE_MS);
+		timer_arm(&c->deadline, (uint64_t)config->login_timeout * 1000 + WAIT_GRACE_MS);
 		switch (s->user->mgr.state) {
 		case MANAGER_READY:
 			server_release_waiter(s, true, "ready");

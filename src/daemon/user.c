@@ -13,7 +13,6 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "linger.h"
 #include "log.h"
 #include "rundir.h"
@@ -22,6 +21,7 @@
 #include "state.h"
 #include "userenv.h"
 
+static const struct config *config; /* the daemon's: valid and current across reloads */
 static struct hmap users;    /* by uid */
 static struct hmap users_by_name; /* by name_hash(name) */
 static struct hmap sessions; /* by id */
@@ -31,7 +31,7 @@ static bool stopping_all; /* daemon shutdown: nothing lingers */
 /* Whether u's manager outlives its last session. */
 static bool user_lingers(const struct user *u)
 {
-	switch (daemon_config()->linger) {
+	switch (config->linger) {
 	case CONFIG_LINGER_YES: return !stopping_all;
 	case CONFIG_LINGER_MAYBE: return u->linger && !stopping_all;
 	default: return false;
@@ -40,9 +40,11 @@ static bool user_lingers(const struct user *u)
 
 static void user_rundir_removed(uid_t uid, const char *path);
 
-int users_init(void)
+int users_init(const struct config *cfg)
 {
-	rundir_cleanup_init(user_rundir_removed);
+	config = cfg;
+	linger_init(cfg);
+	rundir_cleanup_init(cfg, user_rundir_removed);
 	/* Session ids are never reused within a boot: start from the clock so a
 	 * restarted daemon does not hand out an id a PAM handle still holds. */
 	next_session_id = (uint64_t)monotonic_ms() << 16 | 1;
@@ -211,7 +213,7 @@ static void user_sessions_gone(struct user *u)
 {
 	if (user_lingers(u))
 		return;
-	unsigned delay = daemon_config()->stop_delay;
+	unsigned delay = config->stop_delay;
 	if (u->mgr.state == MANAGER_FAILED) { /* nothing runs; keep it visible */
 		user_release_if_idle(u);
 		return;
@@ -333,7 +335,7 @@ static unsigned rundir_size_mib(const struct config *cfg)
 /* Create the user's managed runtime dir if it has none yet. */
 static int user_make_rundir(struct user *u, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	if (u->rundir[0])
 		return 0;
 	char path[PROTO_PATH_SIZE];
@@ -362,7 +364,7 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 static int session_setup_rundir(struct user *u, struct session *s,
 	const struct proto_open_session *req, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	bool preset = req->rundir[0] != '\0';
 	bool manage = !(req->flags & PROTO_OPEN_NORUNDIR) &&
 		(cfg->manage_rundir == CONFIG_RUNDIR_YES ||
@@ -385,7 +387,7 @@ static int session_setup_rundir(struct user *u, struct session *s,
 int session_open(const struct proto_open_session *req, pid_t pid,
 	struct session **out, bool *ready, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	*out = NULL;
 	*ready = true;
 	struct passwd pwbuf, *pw = NULL;
@@ -540,7 +542,7 @@ void session_fill_reply(const struct session *s, struct proto_open_reply *reply)
 	reply->session_id = s->id;
 	if (s->export_rundir)
 		proto_strlcpy(reply->rundir, u->rundir, sizeof(reply->rundir));
-	if (daemon_config()->export_dbus_address && u->rundir[0]) {
+	if (config->export_dbus_address && u->rundir[0]) {
 		char bus[PROTO_PATH_SIZE];
 		struct stat st;
 		snprintf(bus, sizeof(bus), "%s/bus", u->rundir);
@@ -571,7 +573,7 @@ void user_fill_info(const struct user *u, struct proto_user_info *info)
 	proto_strlcpy(info->name, u->name, sizeof(info->name));
 	proto_strlcpy(info->state, manager_state_name(u->mgr.state), sizeof(info->state));
 	info->manager_pid = u->mgr.proc.pid;
-	proto_strlcpy(info->backend, u->mgr.backend[0] ? u->mgr.backend : daemon_config()->backend,
+	proto_strlcpy(info->backend, u->mgr.backend[0] ? u->mgr.backend : config->backend,
 		sizeof(info->backend));
 	info->since = (uint64_t)u->mgr.since;
 	info->restarts = u->mgr.restarts;
@@ -741,7 +743,7 @@ static int resolve_user(const char *arg, struct passwd *pwbuf, char *buf, size_t
 static void user_linger_start(struct user *u)
 {
 	char err[PROTO_TEXT_SIZE];
-	if (daemon_config()->manage_rundir != CONFIG_RUNDIR_NO && user_make_rundir(u, err, sizeof(err)) < 0)
+	if (config->manage_rundir != CONFIG_RUNDIR_NO && user_make_rundir(u, err, sizeof(err)) < 0)
 		log_err("lingering user %s: %s", u->name, err);
 	timer_disarm(&u->stop_delay);
 	if (!u->rundir_wait)
@@ -768,7 +770,7 @@ static void user_rundir_removed(uid_t uid, const char *path)
 
 int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	struct passwd pwbuf, *pw = NULL;
 	char buf[4096];
 	resolve_user(arg, &pwbuf, buf, sizeof(buf), &pw);
@@ -821,7 +823,7 @@ static void linger_start_one(const char *name, void *data)
 		log_warn("linger mark for unknown user '%s' ignored", name);
 		return;
 	}
-	if (pw->pw_uid == 0 && !daemon_config()->root_session)
+	if (pw->pw_uid == 0 && !config->root_session)
 		return;
 	struct user *u = user_find(pw->pw_uid);
 	if (!u && !(u = user_create(pw)))
@@ -833,7 +835,7 @@ static void linger_start_one(const char *name, void *data)
 
 void users_start_lingering(void)
 {
-	if (daemon_config()->linger != CONFIG_LINGER_NO)
+	if (config->linger != CONFIG_LINGER_NO)
 		linger_foreach(linger_start_one, NULL);
 }
 
@@ -919,7 +921,7 @@ static void restore_session(const struct state_session *ss, void *data)
 		s->vtnr = ss->vtnr;
 	}
 	s->has_manager = ss->has_manager >= 0 ? ss->has_manager != 0
-		: config_class_has_manager(daemon_config(), s->session_class);
+		: config_class_has_manager(config, s->session_class);
 	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
 	session_link(u, s);
 	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->name,

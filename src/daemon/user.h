@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "config.h"
 #include "hmap.h"
 #include "poller.h"
 #include "proto.h"
@@ -67,7 +68,9 @@ struct user {
 	struct manager mgr;
 };
 
-int users_init(void);
+/* cfg: the daemon's config (valid and current across reloads); also
+ * initialises linger and rundir_cleanup, which only users use. */
+int users_init(const struct config *cfg);
 void users_finish(void);
 
 struct user *user_find(uid_t uid);

@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "hmap.h"
 #include "log.h"
 #include "poller.h"
@@ -55,6 +54,12 @@ struct userenv_job {
 };
 
 static struct hmap envs;
+static const struct config *config; /* the daemon's: valid and current across reloads */
+
+void userenv_init(const struct config *cfg)
+{
+	config = cfg;
+}
 
 static struct uenv *uenv_find(uid_t uid, bool create)
 {
@@ -91,7 +96,7 @@ static int uenv_index(const struct uenv *e, const char *name, size_t name_len)
 
 static int record_path(uid_t uid, char *out, size_t len, const char *leaf)
 {
-	int n = snprintf(out, len, "%s/users/%u%s%s", daemon_config()->state_dir, (unsigned)uid,
+	int n = snprintf(out, len, "%s/users/%u%s%s", config->state_dir, (unsigned)uid,
 		leaf ? "/" : "", leaf ? leaf : "");
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
@@ -328,7 +333,7 @@ static void job_child(const struct user *u, int out, char *const argv[], char *c
 static int job_argv(const struct user *u, const struct proto_env *req, char **argv,
 	char *bufs, size_t buflen)
 {
-	const char *backend = u->mgr.backend[0] ? u->mgr.backend : daemon_config()->backend;
+	const char *backend = u->mgr.backend[0] ? u->mgr.backend : config->backend;
 	int argc = 0;
 	snprintf(bufs, buflen, "%s/userenv-apply", libexec_dir());
 	argv[argc++] = bufs;

@@ -13,12 +13,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "proto.h"
 
 #define USERENV_MAX 64 /* variables per user */
 
 struct user;
 struct userenv_job;
+
+/* cfg: the daemon's config (valid and current across reloads). */
+void userenv_init(const struct config *cfg);
 
 /* Called once when the change reached the manager (ok) or could not. */
 typedef void (*userenv_done_fn)(void *data, bool ok, const char *message);

@@ -12,8 +12,6 @@
 
 #include "config.h"
 
-struct session;
-
 /* What the server asks of its owner (main.c) for the control requests that
  * concern the whole daemon. Each returns 0, or -1 with a message in err. */
 struct server_hooks {
@@ -46,8 +44,5 @@ bool server_reexec_pending(void);
 /* The exec failed (nothing changed): answer the client that asked, and
  * forget the request. */
 void server_reexec_failed(int code, const char *why);
-
-/* Tell the login waiting on s (if any) that its manager is ready (ok) or not. */
-void server_release_waiter(struct session *s, bool ok, const char *message);
 
 #endif

@@ -17,7 +17,6 @@
 #include "log.h"
 #include "rundir.h"
 #include "rundir_cleanup.h"
-#include "server.h"
 #include "state.h"
 #include "userenv.h"
 
@@ -516,7 +515,7 @@ void session_close(struct session *s, const char *why)
 	log_info("session %llu closed: user %s, service %s (%s)", (unsigned long long)s->id,
 		u->name, s->service, why);
 	if (s->waiter) {
-		server_release_waiter(s, false, "session closed while waiting");
+		session_release_waiter(s, false, "session closed while waiting");
 	}
 	poller_remove_fd(s->pidfd_src);
 	close(s->pidfd);
@@ -654,7 +653,23 @@ void user_release_waiters(struct user *u, bool ok, const char *why)
 {
 	for (struct session *s = u->sessions; s; s = s->next)
 		if (s->waiter)
-			server_release_waiter(s, ok, why);
+			session_release_waiter(s, ok, why);
+}
+
+void session_wait(struct session *s, struct session_waiter *w)
+{
+	s->waiter = w;
+	w->session = s;
+}
+
+void session_release_waiter(struct session *s, bool ok, const char *why)
+{
+	struct session_waiter *w = s->waiter;
+	if (!w)
+		return;
+	s->waiter = NULL;
+	w->session = NULL;
+	w->release(w, s, ok, why);
 }
 
 /* Events from the supervisor (struct manager_events; owner: the user). */

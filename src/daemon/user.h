@@ -22,7 +22,15 @@
 #include "proto.h"
 #include "supervisor.h"
 
-struct client;
+struct session;
+
+/* A login waiting for its session's manager to be ready: embedded in its
+ * owner (the server's client), attached to at most one session. */
+struct session_waiter {
+	struct session *session; /* the session it waits on, or NULL */
+	/* The answer: ready (ok) or not, why. Detached already when called. */
+	void (*release)(struct session_waiter *w, struct session *s, bool ok, const char *why);
+};
 
 struct session {
 	struct hmap_node node; /* sessions by id */
@@ -39,7 +47,7 @@ struct session {
 	struct poller_fd *pidfd_src;
 	time_t since;
 	bool export_rundir;     /* this login gets our XDG_RUNTIME_DIR */
-	struct client *waiter;  /* the login waiting for readiness, or NULL */
+	struct session_waiter *waiter; /* the login waiting for readiness, or NULL */
 	/* Session context (class never ""): a class outside manager_classes is
 	 * tracked and listed, but neither starts nor keeps the manager. */
 	char session_class[PROTO_TOKEN_SIZE];
@@ -130,5 +138,10 @@ void users_handover(struct handover *h);
 
 /* Answer every login waiting for u's manager. */
 void user_release_waiters(struct user *u, bool ok, const char *why);
+/* Attach w to s (neither attached yet). */
+void session_wait(struct session *s, struct session_waiter *w);
+/* Detach the login waiting on s (if any) and tell it its manager is ready
+ * (ok) or not. */
+void session_release_waiter(struct session *s, bool ok, const char *why);
 
 #endif

@@ -499,7 +499,9 @@ static int handle_env(struct client *c, const struct proto_env *req)
 		return client_send_result(c, EPROTO, "unexpected request");
 	if (c->env_job)
 		return client_send_result(c, EBUSY, "a change is still being applied");
-	int code = userenv_change(u, req, env_applied, c, &c->env_job, err, sizeof(err));
+	bool running = u->mgr.state == MANAGER_STARTING || u->mgr.state == MANAGER_READY;
+	int code = userenv_change(&u->mgr.acct, u->mgr.backend, running, req, env_applied, c,
+		&c->env_job, err, sizeof(err));
 	if (code || !c->env_job)
 		return client_send_result(c, code, code ? err : "environment changed");
 	return 0; /* answered by env_applied */

@@ -153,7 +153,7 @@ void spawn_probe(void)
 }
 
 /* In the child, before the output is the user's: say why, to the daemon's log. */
-static void child_fail(const struct spawn_account *u, const char *what)
+static void child_fail(const struct account *u, const char *what)
 {
 	dprintf(2, "dinit-userservd: starting the manager of %s: %s: %s\n", u->name, what,
 		strerror(errno));
@@ -166,7 +166,7 @@ static void child_fail(const struct spawn_account *u, const char *what)
  * none), close every other fd: the state_dir lock, the control socket,
  * clients, epoll, signalfd, timers, FIFOs. Returns the kept fd's number.
  */
-static int child_drop_fds(const struct spawn_account *u, int keep)
+static int child_drop_fds(const struct account *u, int keep)
 {
 	if (keep >= 0 && keep != 3) {
 		if (dup3(keep, 3, O_CLOEXEC) < 0)
@@ -180,7 +180,7 @@ static int child_drop_fds(const struct spawn_account *u, int keep)
 
 /* Default signal dispositions, nothing blocked, a session of its own, the
  * daemon's initial limits, /dev/null as stdin and stdout. */
-static void child_reset(const struct spawn_account *u)
+static void child_reset(const struct account *u)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -199,7 +199,7 @@ static void child_reset(const struct spawn_account *u)
 }
 
 /* A forked (not cloned) child joins the user's cgroup itself. */
-static void child_join_cgroup(const struct spawn_account *u, int cgroup_dir)
+static void child_join_cgroup(const struct account *u, int cgroup_dir)
 {
 	if (cgroup_dir < 0 || child_in_cgroup)
 		return;
@@ -256,7 +256,7 @@ static void child_start_log_rotate(const char *log)
 	_exit(127);
 }
 
-static void child_exec(const struct spawn_account *u, const char *path, char *const argv[],
+static void child_exec(const struct account *u, const char *path, char *const argv[],
 	char *const envp[], const gid_t *groups, int ngroups)
 {
 	/* groups: the user's groups, looked up already (by the keeper), else -1 */
@@ -322,7 +322,7 @@ static void child_exec(const struct spawn_account *u, const char *path, char *co
  */
 /* KEEPER_KILL_SIGNAL (spawn.h): SIGKILL the manager, then close. */
 
-static void keeper_fail(pam_handle_t *h, const struct spawn_account *u, const char *what, int r)
+static void keeper_fail(pam_handle_t *h, const struct account *u, const char *what, int r)
 {
 	dprintf(2, "dinit-userservd: PAM session %s for %s: %s: %s\n", MANAGER_PAM_SERVICE,
 		u->name, what, pam_strerror(h, r));
@@ -354,7 +354,7 @@ static void keeper_end_leftovers(void)
 	}
 }
 
-static void keeper_main(const struct spawn_account *u, const char *path, char *const argv[],
+static void keeper_main(const struct account *u, const char *path, char *const argv[],
 	char *const envp[], int cgroup_dir, bool fresh)
 {
 	struct pam_conv conv = {pam_no_conv, NULL};
@@ -503,7 +503,7 @@ void spawn_env_put(struct spawn_env *e, const char *assignment)
 }
 
 /* The keeper: keeper_main. */
-pid_t spawn_as_user(const struct spawn_account *u, char *const argv[], const struct spawn_env *env,
+pid_t spawn_as_user(const struct account *u, char *const argv[], const struct spawn_env *env,
 	int cgroup_dir, bool fresh, bool use_pam, unsigned cap, char *err, size_t errlen)
 {
 	char path[PROTO_PATH_SIZE];

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "account.h"
 #include "backend.h"
 #include "config.h"
 #include "proto.h"
@@ -23,18 +24,6 @@
 
 /* Sent to a keeper: SIGKILL the manager, then close the session. */
 #define KEEPER_KILL_SIGNAL (SIGRTMIN + 1)
-
-/* Who a process is spawned as: views of the owner's fields, read at each use
- * (the owner keeps them up to date; they live as long as the manager). */
-struct spawn_account {
-	uid_t uid;
-	const gid_t *gid;
-	const char *name;
-	const char *home;
-	const char *shell;
-	const char *rundir;         /* its XDG_RUNTIME_DIR, "" if none */
-	const bool *rundir_managed; /* the rundir is the daemon's own */
-};
 
 #define ENV_MAX (16 + CONFIG_ENV_MAX + BACKEND_ENV_MAX + USERENV_MAX)
 
@@ -72,7 +61,7 @@ bool spawn_pam_available(void);
  * Returns the pid to supervise (the keeper's, or the manager's), or -1 with
  * err set.
  */
-pid_t spawn_as_user(const struct spawn_account *u, char *const argv[], const struct spawn_env *env,
+pid_t spawn_as_user(const struct account *u, char *const argv[], const struct spawn_env *env,
 	int cgroup_dir, bool fresh, bool use_pam, unsigned log_cap, char *err, size_t errlen);
 
 #endif

@@ -63,7 +63,7 @@ struct manager_events {
 
 struct manager {
 	enum manager_state state;
-	struct spawn_account acct;   /* who it runs as */
+	struct account acct;   /* who it runs as */
 	const struct manager_events *ev;
 	void *owner;
 	struct child proc;        /* manager process; pid 0 when none */
@@ -99,7 +99,7 @@ void supervisor_finish(void);
  * readiness waiters: never a login. */
 bool supervisor_owns(pid_t pid);
 
-void manager_init(struct manager *mgr, const struct spawn_account *acct,
+void manager_init(struct manager *mgr, const struct account *acct,
 	const struct manager_events *ev, void *owner);
 /* Start (from STOPPED or FAILED; resets the failure count) or, when stopping,
  * start again once stopped. No-op when starting, ready or in backoff. */

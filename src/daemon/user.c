@@ -279,7 +279,7 @@ static struct user *user_create(const struct passwd *pw)
 		sizeof(u->shell));
 	u->linger = linger_marked(u->name);
 	timer_init(&u->stop_delay, stop_delay_expired, u);
-	struct spawn_account acct = {
+	struct account acct = {
 		.uid = u->uid, .gid = &u->gid, .name = u->name, .home = u->home,
 		.shell = u->shell, .rundir = u->rundir, .rundir_managed = &u->rundir_managed,
 	};

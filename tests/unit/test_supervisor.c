@@ -105,7 +105,7 @@ void spawn_env_set(struct spawn_env *e, const char *name, const char *value)
 }
 void spawn_env_put(struct spawn_env *e, const char *assignment) { (void)e; (void)assignment; }
 
-pid_t spawn_as_user(const struct spawn_account *u, char *const argv[], const struct spawn_env *env,
+pid_t spawn_as_user(const struct account *u, char *const argv[], const struct spawn_env *env,
 	int cgroup_dir, bool fresh, bool use_pam, unsigned log_cap, char *err, size_t errlen)
 {
 	(void)u; (void)env; (void)cgroup_dir; (void)fresh; (void)use_pam;
@@ -279,7 +279,7 @@ static int setup(void **state)
 	assert_int_equal(supervisor_init(&cfg), 0);
 	gid = getgid();
 	rundir_managed = false;
-	struct spawn_account acct = {
+	struct account acct = {
 		.uid = getuid(), .gid = &gid, .name = "alice", .home = "/home/alice",
 		.shell = "/bin/sh", .rundir = "", .rundir_managed = &rundir_managed,
 	};

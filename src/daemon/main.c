@@ -365,6 +365,7 @@ int main(int argc, char **argv)
 		}
 		if (poller_dispatch() < 0)
 			return 1;
+		users_collect();
 		if (server_reexec_pending())
 			daemon_reexec();
 	}

@@ -22,6 +22,7 @@
 
 static const struct config *config; /* the daemon's: valid and current across reloads */
 static struct hmap users;    /* by uid */
+static struct user *released; /* unlinked, freed by users_collect */
 static struct hmap users_by_name; /* by name_hash(name) */
 static struct hmap sessions; /* by id */
 static uint64_t next_session_id = 1;
@@ -128,9 +129,10 @@ void session_terminate(struct session *s, uid_t by)
 		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
 	if (pidfd_send_signal(s->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
 		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
-	session_close(s, "terminated"); /* may free the user */
+	session_close(s, "terminated");
 }
 
+/* Unlink u from everything; freed after the dispatch (users_collect). */
 static void user_free(struct user *u)
 {
 	log_debug("forgetting user %s (uid %u)", u->name, (unsigned)u->uid);
@@ -141,7 +143,17 @@ static void user_free(struct user *u)
 	userenv_forget(u->uid);
 	hmap_remove(&users, &u->node);
 	hmap_remove(&users_by_name, &u->name_node);
-	free(u);
+	u->released_next = released;
+	released = u;
+}
+
+void users_collect(void)
+{
+	while (released) {
+		struct user *u = released;
+		released = u->released_next;
+		free(u);
+	}
 }
 
 void user_save(struct user *u)
@@ -204,7 +216,7 @@ static void stop_delay_expired(struct timer *t, void *data)
 	if (u->nmanager_sessions || user_lingers(u))
 		return;
 	log_info("stopping the manager of %s: last session ended", u->name);
-	manager_stop(&u->mgr); /* may free u */
+	manager_stop(&u->mgr);
 }
 
 /* The last session ended: stop after stop_delay, unless lingering. */
@@ -218,7 +230,7 @@ static void user_sessions_gone(struct user *u)
 		return;
 	}
 	if (u->mgr.state == MANAGER_STOPPED || delay == 0) {
-		manager_stop(&u->mgr); /* may free u */
+		manager_stop(&u->mgr);
 		return;
 	}
 	timer_arm(&u->stop_delay, (uint64_t)delay * 1000);
@@ -532,7 +544,7 @@ void session_close(struct session *s, const char *why)
 		u->nmanager_sessions--;
 	free(s);
 	if (!u->nmanager_sessions)
-		user_sessions_gone(u); /* may free u */
+		user_sessions_gone(u);
 }
 
 void session_fill_reply(const struct session *s, struct proto_open_reply *reply)
@@ -609,7 +621,7 @@ int user_stop(struct user *u, char *err, size_t errlen)
 	snprintf(err, errlen, "stopping the manager of %s", u->name);
 	log_info("stop-user %s", u->name);
 	timer_disarm(&u->stop_delay);
-	manager_stop(&u->mgr); /* may free u */
+	manager_stop(&u->mgr);
 	return 0;
 }
 
@@ -619,7 +631,7 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	snprintf(err, errlen, "restarting the manager of %s", u->name);
 	timer_disarm(&u->stop_delay);
 	uid_t uid = u->uid;
-	manager_stop(&u->mgr); /* may free u */
+	manager_stop(&u->mgr);
 	/* Still here (sessions, linger, or a manager still stopping keep the
 	 * object): start again. */
 	u = user_find(uid);
@@ -631,7 +643,7 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	 * the last logout, or only a greeter's) the new manager goes as the old
 	 * one would have: after stop_delay. */
 	if (!u->nmanager_sessions)
-		user_sessions_gone(u); /* may free u */
+		user_sessions_gone(u);
 	return 0;
 }
 
@@ -644,7 +656,7 @@ void users_stop_all(void)
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
 		timer_disarm(&u->stop_delay);
-		manager_stop(&u->mgr); /* may free u */
+		manager_stop(&u->mgr);
 		n = next;
 	}
 }
@@ -695,7 +707,7 @@ static void user_manager_stopped(void *owner)
 	struct user *u = owner;
 	userenv_forget(u->uid); /* kept across restarts, not across a stop */
 	user_release_waiters(u, false, "the manager was stopped");
-	user_release_if_idle(u); /* may free u */
+	user_release_if_idle(u);
 }
 
 static void user_manager_changed(void *owner)
@@ -741,6 +753,7 @@ void users_finish(void)
 	}
 	hmap_free(&users);
 	hmap_free(&users_by_name);
+	users_collect();
 	userenv_finish();
 }
 
@@ -823,7 +836,7 @@ int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 		u->linger = false;
 		if (!u->nmanager_sessions && !user_lingers(u)) {
 			timer_disarm(&u->stop_delay);
-			manager_stop(&u->mgr); /* may free u */
+			manager_stop(&u->mgr);
 		}
 	}
 	return 0;
@@ -959,7 +972,7 @@ void users_restore(struct handover *h)
 		if (u->nmanager_sessions)
 			manager_start(&u->mgr); /* no-op when adopted running */
 		else
-			user_sessions_gone(u); /* may free u */
+			user_sessions_gone(u);
 		n = next;
 	}
 }

@@ -6,7 +6,10 @@
  *
  * A user object exists while it has a session, a manager that is not
  * STOPPED, or a linger mark; a FAILED user stays visible until its next login
- * or until stopped with stop-user.
+ * or until stopped with stop-user. It is released in one place
+ * (user_release_if_idle): unlinked from everything at once, its memory freed
+ * only after the current dispatch (users_collect, the way the poller frees
+ * its sources), so a caller never holds a freed user.
  */
 #ifndef DUS_USER_H
 #define DUS_USER_H
@@ -74,12 +77,15 @@ struct user {
 	bool linger;                  /* has a mark in linger_dir */
 	struct timer stop_delay;
 	struct manager mgr;
+	struct user *released_next; /* released: freed after the dispatch (users_collect) */
 };
 
 /* cfg: the daemon's config (valid and current across reloads); also
  * initialises linger and rundir_cleanup, which only users use. */
 int users_init(const struct config *cfg);
 void users_finish(void);
+/* Free the users released during the last dispatch (main.c, after it). */
+void users_collect(void);
 
 struct user *user_find(uid_t uid);
 /* Look a user up by name or decimal uid among the known users. */
@@ -96,7 +102,7 @@ struct session *session_find(uint64_t id);
  */
 int session_open(const struct proto_open_session *req, pid_t pid,
 	struct session **out, bool *ready, char *err, size_t errlen);
-/* End a session. May free its user. */
+/* End a session. May release its user (see above). */
 void session_close(struct session *s, const char *why);
 
 /* Fill reply fields (rundir, dbus address) for a session. */

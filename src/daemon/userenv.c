@@ -186,7 +186,8 @@ void userenv_finish(void)
 }
 
 /* Change the store; -1 with err when it cannot hold the change (nothing changed). */
-static int store_change(const struct account *u, const struct proto_env *req, char *err, size_t errlen)
+static int store_change(const struct account *u, const struct proto_env *req, char *err,
+	size_t errlen)
 {
 	struct uenv *e = uenv_find(u->uid, true);
 	if (!e) {

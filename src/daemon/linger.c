@@ -9,11 +9,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "log.h"
 #include "mkdirs.h"
 
 /* A user name usable as a file name in linger_dir. */
+static const struct config *config; /* the daemon's: valid and current across reloads */
+
+void linger_init(const struct config *cfg)
+{
+	config = cfg;
+}
+
 static bool name_ok(const char *name)
 {
 	return name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) < 256;
@@ -23,7 +29,7 @@ static int mark_path(const char *name, char *out, size_t len)
 {
 	if (!name_ok(name))
 		return -1;
-	return snprintf(out, len, "%s/%s", daemon_config()->linger_dir, name) < (int)len ? 0 : -1;
+	return snprintf(out, len, "%s/%s", config->linger_dir, name) < (int)len ? 0 : -1;
 }
 
 bool linger_marked(const char *name)
@@ -48,8 +54,8 @@ int linger_set(const char *name, bool on, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (mkdirs(daemon_config()->linger_dir) < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", daemon_config()->linger_dir,
+	if (mkdirs(config->linger_dir) < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", config->linger_dir,
 			strerror(errno));
 		return -1;
 	}
@@ -64,10 +70,10 @@ int linger_set(const char *name, bool on, char *err, size_t errlen)
 
 void linger_foreach(void (*fn)(const char *name, void *data), void *data)
 {
-	DIR *d = opendir(daemon_config()->linger_dir);
+	DIR *d = opendir(config->linger_dir);
 	if (!d) {
 		if (errno != ENOENT)
-			log_warn("cannot read %s: %s", daemon_config()->linger_dir, strerror(errno));
+			log_warn("cannot read %s: %s", config->linger_dir, strerror(errno));
 		return;
 	}
 	struct dirent *e;

@@ -10,6 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
+
+/* cfg: the daemon's config (valid and current across reloads). */
+void linger_init(const struct config *cfg);
 bool linger_marked(const char *name);
 /* Create or remove the mark. 0, or -1 with err set. */
 int linger_set(const char *name, bool on, char *err, size_t errlen);

@@ -19,15 +19,16 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "daemon.h"
 #include "log.h"
 #include "poller.h"
 #include "rundir_cleanup.h"
 #include "server.h"
+#include "spawn.h"
 #include "state.h"
 #include "supervisor.h"
 #include "user.h"
 #include "usergroup.h"
+#include "userenv.h"
 
 #define SHUTDOWN_GRACE_MS 5000 /* beyond stop_timeout before exiting anyway */
 #define CLEANUP_GRACE_MS 5000  /* at exit, for user cgroups to empty and rundir removals to end */
@@ -54,11 +55,6 @@ static bool daemon_owns(pid_t pid)
 	return supervisor_owns(pid) || rundir_cleanup_owns(pid);
 }
 
-const struct config *daemon_config(void)
-{
-	return &config;
-}
-
 static int config_read(struct config *cfg, char *err, size_t errlen)
 {
 	config_defaults(cfg);
@@ -72,7 +68,7 @@ static int config_read(struct config *cfg, char *err, size_t errlen)
 	return -1;
 }
 
-int daemon_reload(char *err, size_t errlen)
+static int daemon_reload(char *err, size_t errlen)
 {
 	static struct config fresh;
 	if (config_read(&fresh, err, errlen) < 0) {
@@ -108,7 +104,7 @@ static bool cleanup_pending(void)
 	return usergroup_draining() || rundir_cleanup_pending();
 }
 
-int daemon_reexec_check(char *err, size_t errlen)
+static int daemon_reexec_check(char *err, size_t errlen)
 {
 	if (!self_exe[0] || access(self_exe, X_OK) < 0) {
 		snprintf(err, errlen, "cannot re-execute '%s': %s", self_exe,
@@ -155,7 +151,7 @@ static void daemon_reexec(void)
 	/* The new image must see the limits we started with, to record them
 	 * for its managers before it raises its own again. */
 	if (handover_save(&h) < 0 || fcntl(fd, F_SETFD, 0) < 0 || fcntl(lock, F_SETFD, 0) < 0 ||
-		supervisor_restore_limits() < 0) {
+		spawn_restore_limits() < 0) {
 		code = errno;
 		snprintf(why, sizeof(why), "cannot prepare the reexec: %s", strerror(code));
 	} else {
@@ -177,7 +173,7 @@ static void daemon_reexec(void)
 	server_reexec_failed(code, why);
 }
 
-void daemon_request_exit(void)
+static void daemon_request_exit(void)
 {
 	if (exiting)
 		return;
@@ -300,7 +296,7 @@ int main(int argc, char **argv)
 	log_init("dinit-userservd", config.syslog, config.debug);
 	if (geteuid() != 0)
 		log_warn("not running as root: managers cannot be started as other users");
-	supervisor_save_limits(); /* before raising ours: managers get these */
+	spawn_save_limits(); /* before raising ours: managers get these */
 	raise_fd_limit();
 	umask(022);
 
@@ -328,11 +324,13 @@ int main(int argc, char **argv)
 	self_exe[n > 0 ? n : 0] = '\0';
 	struct poller_fd *sig_src = NULL;
 	if (poller_init() < 0 || !(sig_src = poller_add_fd(sfd, EPOLLIN, signal_event, NULL)) ||
-		supervisor_init() < 0 || users_init() < 0 || state_init(lock_fd) < 0)
+		supervisor_init(&config) < 0 || users_init(&config) < 0 ||
+		state_init(&config, lock_fd) < 0)
 		return 1;
 	usergroup_set_spared(daemon_owns);
-	if (usergroup_init(config.use_cgroups))
-		supervisor_probe_spawn();
+	userenv_init(&config);
+	if (usergroup_init(&config))
+		spawn_probe();
 	rundir_cleanup_restore();
 	timer_init(&shutdown_timer, shutdown_expired, NULL);
 	timer_init(&cleanup_timer, cleanup_timeout, NULL);
@@ -343,7 +341,10 @@ int main(int argc, char **argv)
 		handover_discard(); /* a fresh start trusts no fd number */
 	users_restore(&handed);
 	usergroup_sweep(user_known);
-	if (server_init(config.socket_path, listen_fd) < 0)
+	static const struct server_hooks hooks = {
+		.reload = daemon_reload, .reexec_check = daemon_reexec_check,
+	};
+	if (server_init(&config, &hooks, listen_fd) < 0)
 		return 1;
 	server_adopt_clients(&handed);
 	handover_finish(&handed);
@@ -364,6 +365,7 @@ int main(int argc, char **argv)
 		}
 		if (poller_dispatch() < 0)
 			return 1;
+		users_collect();
 		if (server_reexec_pending())
 			daemon_reexec();
 	}

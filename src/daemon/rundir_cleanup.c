@@ -15,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "hmap.h"
 #include "log.h"
 #include "poller.h"
@@ -34,9 +33,11 @@ struct removal {
 
 static struct hmap removals;
 static rundir_cleanup_done_fn done_fn;
+static const struct config *config; /* the daemon's: valid and current across reloads */
 
-void rundir_cleanup_init(rundir_cleanup_done_fn done)
+void rundir_cleanup_init(const struct config *cfg, rundir_cleanup_done_fn done)
 {
+	config = cfg;
 	done_fn = done;
 }
 
@@ -82,8 +83,8 @@ bool rundir_cleanup_pending(void)
  */
 static int record_path(char *out, size_t len, pid_t pid)
 {
-	int n = pid ? snprintf(out, len, "%s/removing/%d", daemon_config()->state_dir, (int)pid)
-		    : snprintf(out, len, "%s/removing", daemon_config()->state_dir);
+	int n = pid ? snprintf(out, len, "%s/removing/%d", config->state_dir, (int)pid)
+		    : snprintf(out, len, "%s/removing", config->state_dir);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 

@@ -15,10 +15,12 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "config.h"
+
 /* Called once the removal of path (started for uid) has ended. */
 typedef void (*rundir_cleanup_done_fn)(uid_t uid, const char *path);
 
-void rundir_cleanup_init(rundir_cleanup_done_fn done);
+void rundir_cleanup_init(const struct config *cfg, rundir_cleanup_done_fn done);
 /* Remove path in a helper. 0 when started (done() follows); -1 when no
  * helper could be started: then it was removed here, synchronously. */
 int rundir_cleanup_start(const char *path, uid_t uid);

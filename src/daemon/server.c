@@ -12,7 +12,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "hmap.h"
 #include "log.h"
 #include "mkdirs.h"
@@ -45,7 +44,7 @@ struct client {
 	struct packet *out_head, *out_tail;
 	size_t out_bytes;
 	uint32_t events;         /* what c->src is registered for */
-	struct session *waiting; /* the session whose readiness this login awaits */
+	struct session_waiter wait; /* wait.session: the session whose readiness this login awaits */
 	struct userenv_job *env_job; /* a setenv/unsetenv being applied, or NULL */
 	bool closing;            /* drop once the output queue is flushed */
 	bool busy;               /* a handler of its request runs: not freed now */
@@ -67,6 +66,8 @@ struct refusal_log {
 	struct timer window;
 };
 
+static const struct config *config; /* the daemon's: valid and current across reloads */
+static const struct server_hooks *hooks;
 static int listen_fd = -1;
 static struct poller_fd *listen_src;
 static int reserve_fd = -1; /* given up to accept-and-drop when fds run out */
@@ -81,6 +82,8 @@ static struct client *reexec_client; /* who asked, answered by the outcome */
 static void client_destroy(struct client *c);
 static void client_drop(struct client *c);
 static struct client *client_add(int fd);
+static void client_wait_release(struct session_waiter *w, struct session *s, bool ok,
+	const char *message);
 
 static unsigned *uid_count_ref(uid_t uid, bool create)
 {
@@ -270,7 +273,7 @@ static int handle_open(struct client *c, const struct proto_open_session *req)
 		snprintf(what, sizeof(what), "open a session for '%.64s'", req->user);
 		return client_refuse(c, what, "permission denied: only root may open sessions");
 	}
-	if (c->waiting)
+	if (c->wait.session)
 		return client_send_result(c, EBUSY, "this connection already waits for a session");
 	if (supervisor_owns(c->pid)) {
 		/* A manager's own PAM session (the module in its stack): it would
@@ -301,12 +304,11 @@ static int handle_open(struct client *c, const struct proto_open_session *req)
 		m.u.open_reply.status = PROTO_OPEN_READY;
 		return client_send(c, &m);
 	}
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	m.u.open_reply.status = PROTO_OPEN_WAIT;
 	m.u.open_reply.timeout_ms = cfg->login_timeout * 1000u;
 	m.u.open_reply.dbus_address[0] = '\0'; /* only once ready */
-	s->waiter = c;
-	c->waiting = s;
+	session_wait(s, &c->wait);
 	timer_arm(&c->deadline, (uint64_t)cfg->login_timeout * 1000 + WAIT_GRACE_MS);
 	return client_send(c, &m);
 }
@@ -356,7 +358,7 @@ static bool control_allowed(const struct client *c, const struct proto_control *
 		return user_arg_is(req->user, c->uid);
 	case PROTO_CTL_ENABLE_LINGER:
 	case PROTO_CTL_DISABLE_LINGER:
-		return daemon_config()->user_linger && user_arg_is(req->user, c->uid);
+		return config->user_linger && user_arg_is(req->user, c->uid);
 	default:
 		return false;
 	}
@@ -384,7 +386,7 @@ static int handle_control(struct client *c, const struct proto_control *req)
 	int code = 0;
 	switch (req->op) {
 	case PROTO_CTL_RELOAD:
-		if (daemon_reload(err, sizeof(err)) < 0)
+		if (hooks->reload(err, sizeof(err)) < 0)
 			return client_send_result(c, EINVAL, err);
 		return client_send_result(c, 0, "configuration reloaded");
 	case PROTO_CTL_ENABLE_LINGER:
@@ -392,7 +394,7 @@ static int handle_control(struct client *c, const struct proto_control *req)
 		code = user_set_linger(req->user, req->op == PROTO_CTL_ENABLE_LINGER, err, sizeof(err));
 		return client_send_result(c, code, err);
 	case PROTO_CTL_REEXEC:
-		if (daemon_reexec_check(err, sizeof(err)) < 0)
+		if (hooks->reexec_check(err, sizeof(err)) < 0)
 			return client_send_result(c, ENOEXEC, err);
 		if (reexec_pending)
 			return client_send_result(c, EBUSY, "a reexec is already under way");
@@ -497,7 +499,9 @@ static int handle_env(struct client *c, const struct proto_env *req)
 		return client_send_result(c, EPROTO, "unexpected request");
 	if (c->env_job)
 		return client_send_result(c, EBUSY, "a change is still being applied");
-	int code = userenv_change(u, req, env_applied, c, &c->env_job, err, sizeof(err));
+	bool running = u->mgr.state == MANAGER_STARTING || u->mgr.state == MANAGER_READY;
+	int code = userenv_change(&u->mgr.acct, u->mgr.backend, running, req, env_applied, c,
+		&c->env_job, err, sizeof(err));
 	if (code || !c->env_job)
 		return client_send_result(c, code, code ? err : "environment changed");
 	return 0; /* answered by env_applied */
@@ -558,7 +562,7 @@ static void client_read(struct client *c)
 		return;
 	}
 	/* The handler may end a session this client waits for, or stop its
-	 * user, and so reach server_release_waiter for c itself: c must
+	 * user, and so reach session_release_waiter for c itself: c must
 	 * outlive it (client_drop only marks it meanwhile). */
 	c->busy = true;
 	int r = client_handle(c, &msg);
@@ -567,7 +571,7 @@ static void client_read(struct client *c)
 		client_destroy(c);
 		return;
 	}
-	if (!c->waiting)
+	if (!c->wait.session)
 		timer_arm(&c->deadline, REQUEST_DEADLINE_MS);
 	if (client_flush(c) < 0)
 		client_destroy(c);
@@ -599,7 +603,7 @@ static void client_expired(struct timer *t, void *data)
 
 /* Destroy c, or, while a handler of its request still uses it, mark it to be
  * destroyed as soon as that handler returns. What can run inside a handler
- * (server_release_waiter) drops clients only through here. */
+ * (client_wait_release) drops clients only through here. */
 static void client_drop(struct client *c)
 {
 	if (c->busy)
@@ -610,8 +614,8 @@ static void client_drop(struct client *c)
 
 static void client_destroy(struct client *c)
 {
-	if (c->waiting)
-		c->waiting->waiter = NULL;
+	if (c->wait.session)
+		c->wait.session->waiter = NULL;
 	if (c == reexec_client)
 		reexec_client = NULL;
 	if (c->env_job)
@@ -642,7 +646,7 @@ static void client_destroy(struct client *c)
 /* Whether one more connection from uid fits the limits; counts it if so. */
 static bool connection_admit(uid_t uid)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	if (uid == 0) {
 		if (nclients_root >= ROOT_CONNECTIONS_MAX)
 			return false;
@@ -713,6 +717,7 @@ static struct client *client_add(int fd)
 		c->uid = cred.uid;
 		c->pid = cred.pid;
 		timer_init(&c->deadline, client_expired, c);
+		c->wait.release = client_wait_release;
 		c->src = poller_add_fd(fd, EPOLLIN, client_event, c);
 		c->events = EPOLLIN;
 	}
@@ -748,8 +753,11 @@ int server_listen_fd(void)
 	return listen_fd;
 }
 
-int server_init(const char *socket_path, int inherited_fd)
+int server_init(const struct config *cfg, const struct server_hooks *hooks_, int inherited_fd)
 {
+	const char *socket_path = cfg->socket_path;
+	config = cfg;
+	hooks = hooks_;
 	if (inherited_fd >= 0) {
 		listen_fd = inherited_fd;
 		if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) < 0 ||
@@ -836,13 +844,11 @@ void server_finish(void)
 	hmap_free(&refusal_logs);
 }
 
-void server_release_waiter(struct session *s, bool ok, const char *message)
+/* The answer to a login waiting for its manager (struct session_waiter). */
+static void client_wait_release(struct session_waiter *w, struct session *s, bool ok,
+	const char *message)
 {
-	struct client *c = s->waiter;
-	if (!c)
-		return;
-	s->waiter = NULL;
-	c->waiting = NULL;
+	struct client *c = container_of(w, struct client, wait);
 	struct proto_msg m = {.type = PROTO_OPEN_REPLY};
 	session_fill_reply(s, &m.u.open_reply);
 	m.u.open_reply.status = ok ? PROTO_OPEN_READY : PROTO_OPEN_FAILED;
@@ -861,7 +867,7 @@ void server_handover(struct handover *h)
 		 * client (rare: replies are small) just sees the connection end. */
 		if (c->closing || client_flush(c) < 0 || c->out_head)
 			continue;
-		if (handover_add_client(h, c->fd, c->waiting ? c->waiting->id : 0,
+		if (handover_add_client(h, c->fd, c->wait.session ? c->wait.session->id : 0,
 			    c == reexec_client) == 0)
 			fcntl(c->fd, F_SETFD, 0);
 	}
@@ -896,16 +902,15 @@ void server_adopt_clients(struct handover *h)
 			continue;
 		}
 		/* The login still waits: answer now, or when the manager is ready. */
-		s->waiter = c;
-		c->waiting = s;
-		timer_arm(&c->deadline, (uint64_t)daemon_config()->login_timeout * 1000 + WAIT_GRACE_MS);
+		session_wait(s, &c->wait);
+		timer_arm(&c->deadline, (uint64_t)config->login_timeout * 1000 + WAIT_GRACE_MS);
 		switch (s->user->mgr.state) {
 		case MANAGER_READY:
-			server_release_waiter(s, true, "ready");
+			session_release_waiter(s, true, "ready");
 			break;
 		case MANAGER_FAILED:
 		case MANAGER_STOPPED:
-			server_release_waiter(s, false, s->user->mgr.last_failure[0]
+			session_release_waiter(s, false, s->user->mgr.last_failure[0]
 				? s->user->mgr.last_failure : "the manager is not running");
 			break;
 		default:

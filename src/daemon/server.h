@@ -8,12 +8,25 @@
 #define DUS_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
-struct session;
+#include "config.h"
 
-/* Listen on socket_path, or on inherited_fd (>= 0: a socket already bound
- * there, passed across a reexec). */
-int server_init(const char *socket_path, int inherited_fd);
+/* What the server asks of its owner (main.c) for the control requests that
+ * concern the whole daemon. Each returns 0, or -1 with a message in err. */
+struct server_hooks {
+	/* reload: re-read the config file (cfg is updated in place). */
+	int (*reload)(char *err, size_t errlen);
+	/* reexec: whether one can be done now (the binary is there, the config
+	 * loads); the reexec itself is carried out by the owner after dispatch
+	 * (server_reexec_pending). */
+	int (*reexec_check)(char *err, size_t errlen);
+};
+
+/* Listen on cfg->socket_path, or on inherited_fd (>= 0: a socket already
+ * bound there, passed across a reexec). cfg: the daemon's config (valid and
+ * current across reloads); hooks: as long as the server runs. */
+int server_init(const struct config *cfg, const struct server_hooks *hooks, int inherited_fd);
 /* The listening socket, to pass across a reexec. */
 int server_listen_fd(void);
 void server_finish(void);
@@ -24,15 +37,12 @@ void server_handover(struct handover *h);
 /* After a reexec: take the handed-over connections back. */
 void server_adopt_clients(struct handover *h);
 
-/* Whether a client asked for a reexec (and it passed daemon_reexec_check):
+/* Whether a client asked for a reexec (and it passed hooks->reexec_check):
  * main.c carries it out after dispatch returns, never a handler. The
  * asking client's connection crosses the exec and the new image answers it. */
 bool server_reexec_pending(void);
 /* The exec failed (nothing changed): answer the client that asked, and
  * forget the request. */
 void server_reexec_failed(int code, const char *why);
-
-/* Tell the login waiting on s (if any) that its manager is ready (ok) or not. */
-void server_release_waiter(struct session *s, bool ok, const char *message);
 
 #endif

@@ -13,15 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "log.h"
 
 static int state_path(char *out, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+static const struct config *config; /* the daemon's: valid and current across reloads */
+
 static int state_path(char *out, size_t len, const char *fmt, ...)
 {
-	int n = snprintf(out, len, "%s/", daemon_config()->state_dir);
+	int n = snprintf(out, len, "%s/", config->state_dir);
 	va_list ap;
 	va_start(ap, fmt);
 	int m = n < 0 || (size_t)n >= len ? -1 : vsnprintf(out + n, len - (size_t)n, fmt, ap);
@@ -44,8 +45,9 @@ static bool fd_is_file(int fd, const char *path)
 		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-int state_init(int inherited_lock)
+int state_init(const struct config *cfg, int inherited_lock)
 {
+	config = cfg;
 	char path[PROTO_PATH_SIZE];
 	/* One daemon per state_dir: a second one would fight over managers. */
 	if (state_path(path, sizeof(path), "lock") < 0)

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "config.h"
 #include "proc.h" /* proc_is, proc_start_time: state files record pid + start time */
 #include "proto.h"
 
@@ -96,7 +97,7 @@ void handover_discard(void);
 /* Take the lock on state_dir (one daemon per state_dir) and make its
  * directories. lock_fd >= 0: the lock, already held, handed over across a
  * reexec (used if it still is the lock file; else the lock is taken anew). */
-int state_init(int lock_fd);
+int state_init(const struct config *cfg, int lock_fd);
 /* The fd holding the lock, to pass across a reexec. */
 int state_lock_fd(void);
 int state_save_session(const struct state_session *s);

@@ -10,7 +10,8 @@
  *          STARTING/READY --exit--> BACKOFF --timer--> STARTING
  *                                 \-> FAILED (limit reached)
  *          STARTING/READY/BACKOFF --stop--> STOPPING --exit--> STOPPED
- * Every state change is reported to the user module (user_manager_*).
+ * Every state change is reported to the manager's owner (the user module)
+ * through the table of callbacks it gave manager_init (struct manager_events).
  */
 #ifndef DUS_SUPERVISOR_H
 #define DUS_SUPERVISOR_H
@@ -20,10 +21,12 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "config.h"
 #include "hmap.h"
 #include "poller.h"
+#include "spawn.h"
 
-struct user;
+struct manager;
 
 enum manager_state {
 	MANAGER_STOPPED,
@@ -37,12 +40,32 @@ enum manager_state {
 struct child {
 	struct hmap_node node; /* children by pid */
 	pid_t pid;
-	struct user *user;
+	struct manager *mgr;
 	bool waiter; /* the readiness waiter, not the manager */
+};
+
+
+/* What the supervisor reports to a manager's owner (owner: manager_init's). */
+struct manager_events {
+	/* Any state change (after it): record it. */
+	void (*changed)(void *owner);
+	/* STARTING (or nothing to run) -> READY. */
+	void (*ready)(void *owner);
+	/* The start failed (FAILED), or the readiness check did (READY):
+	 * why says what. May release the owner. */
+	void (*failed)(void *owner, const char *why);
+	/* -> STOPPED for good (no start follows). May release the owner. */
+	void (*stopped)(void *owner);
+	/* The manager goes on (stopping, or restarting after an exit before it
+	 * was ready), but logins waiting for its readiness must not wait. */
+	void (*abandoned)(void *owner, const char *why);
 };
 
 struct manager {
 	enum manager_state state;
+	struct account acct;   /* who it runs as */
+	const struct manager_events *ev;
+	void *owner;
 	struct child proc;        /* manager process; pid 0 when none */
 	uint64_t proc_start;      /* its start time (pid reuse check) */
 	int pidfd;                /* the manager's pidfd (every signal goes through it), else -1 */
@@ -68,25 +91,19 @@ struct manager {
 	char last_failure[256];
 };
 
-int supervisor_init(void);
+/* cfg: the daemon's config, whose pointer stays valid (and up to date)
+ * across reloads. */
+int supervisor_init(const struct config *cfg);
 void supervisor_finish(void);
-/* Remember the resource limits the daemon starts with (call before changing
- * any): managers start with them. */
-void supervisor_save_limits(void);
-/* Set them again (a manager's child; the daemon before a reexec). 0 or -1. */
-int supervisor_restore_limits(void);
-/* Find out, and log once at start, how children get into their cgroup:
- * created in it by clone3(CLONE_INTO_CGROUP), or moved after a fork (a
- * kernel older than 5.7). Call when cgroups are used. */
-void supervisor_probe_spawn(void);
 /* Whether pid is one of the managers (or their PAM session keepers) or
  * readiness waiters: never a login. */
 bool supervisor_owns(pid_t pid);
 
-void manager_init(struct manager *mgr, struct user *user);
+void manager_init(struct manager *mgr, const struct account *acct,
+	const struct manager_events *ev, void *owner);
 /* Start (from STOPPED or FAILED; resets the failure count) or, when stopping,
  * start again once stopped. No-op when starting, ready or in backoff. */
-void manager_start(struct user *user);
+void manager_start(struct manager *mgr);
 /* What the state files (and a reexec's handover) say of a manager. */
 struct manager_record {
 	pid_t pid;
@@ -103,12 +120,12 @@ struct manager_record {
 /* Take over a manager a previous daemon started: STOPPED if it is gone;
  * STARTING if it was and its readiness can still be observed (its waiter is
  * our child, or the FIFO was handed over); else READY. */
-void manager_adopt(struct user *user, struct manager_record *rec);
+void manager_adopt(struct manager *mgr, struct manager_record *rec);
 /* Before a reexec: hand over what observes a starting manager. */
 struct handover;
-void manager_handover(struct user *user, struct handover *h);
+void manager_handover(struct manager *mgr, struct handover *h);
 /* Graceful stop; no-op when already stopped or stopping. */
-void manager_stop(struct user *user);
+void manager_stop(struct manager *mgr);
 const char *manager_state_name(enum manager_state state);
 
 /* Called on SIGCHLD: reap every child that has exited. */

@@ -13,16 +13,16 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "linger.h"
 #include "log.h"
 #include "rundir.h"
 #include "rundir_cleanup.h"
-#include "server.h"
 #include "state.h"
 #include "userenv.h"
 
+static const struct config *config; /* the daemon's: valid and current across reloads */
 static struct hmap users;    /* by uid */
+static struct user *released; /* unlinked, freed by users_collect */
 static struct hmap users_by_name; /* by name_hash(name) */
 static struct hmap sessions; /* by id */
 static uint64_t next_session_id = 1;
@@ -31,7 +31,7 @@ static bool stopping_all; /* daemon shutdown: nothing lingers */
 /* Whether u's manager outlives its last session. */
 static bool user_lingers(const struct user *u)
 {
-	switch (daemon_config()->linger) {
+	switch (config->linger) {
 	case CONFIG_LINGER_YES: return !stopping_all;
 	case CONFIG_LINGER_MAYBE: return u->linger && !stopping_all;
 	default: return false;
@@ -40,9 +40,11 @@ static bool user_lingers(const struct user *u)
 
 static void user_rundir_removed(uid_t uid, const char *path);
 
-int users_init(void)
+int users_init(const struct config *cfg)
 {
-	rundir_cleanup_init(user_rundir_removed);
+	config = cfg;
+	linger_init(cfg);
+	rundir_cleanup_init(cfg, user_rundir_removed);
 	/* Session ids are never reused within a boot: start from the clock so a
 	 * restarted daemon does not hand out an id a PAM handle still holds. */
 	next_session_id = (uint64_t)monotonic_ms() << 16 | 1;
@@ -127,9 +129,10 @@ void session_terminate(struct session *s, uid_t by)
 		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
 	if (pidfd_send_signal(s->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
 		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
-	session_close(s, "terminated"); /* may free the user */
+	session_close(s, "terminated");
 }
 
+/* Unlink u from everything; freed after the dispatch (users_collect). */
 static void user_free(struct user *u)
 {
 	log_debug("forgetting user %s (uid %u)", u->name, (unsigned)u->uid);
@@ -140,7 +143,17 @@ static void user_free(struct user *u)
 	userenv_forget(u->uid);
 	hmap_remove(&users, &u->node);
 	hmap_remove(&users_by_name, &u->name_node);
-	free(u);
+	u->released_next = released;
+	released = u;
+}
+
+void users_collect(void)
+{
+	while (released) {
+		struct user *u = released;
+		released = u->released_next;
+		free(u);
+	}
 }
 
 void user_save(struct user *u)
@@ -203,7 +216,7 @@ static void stop_delay_expired(struct timer *t, void *data)
 	if (u->nmanager_sessions || user_lingers(u))
 		return;
 	log_info("stopping the manager of %s: last session ended", u->name);
-	manager_stop(u); /* may free u */
+	manager_stop(&u->mgr);
 }
 
 /* The last session ended: stop after stop_delay, unless lingering. */
@@ -211,13 +224,13 @@ static void user_sessions_gone(struct user *u)
 {
 	if (user_lingers(u))
 		return;
-	unsigned delay = daemon_config()->stop_delay;
+	unsigned delay = config->stop_delay;
 	if (u->mgr.state == MANAGER_FAILED) { /* nothing runs; keep it visible */
 		user_release_if_idle(u);
 		return;
 	}
 	if (u->mgr.state == MANAGER_STOPPED || delay == 0) {
-		manager_stop(u); /* may free u */
+		manager_stop(&u->mgr);
 		return;
 	}
 	timer_arm(&u->stop_delay, (uint64_t)delay * 1000);
@@ -263,6 +276,8 @@ static void user_refresh(struct user *u, const struct passwd *pw, struct user *s
 		sizeof(u->shell));
 }
 
+static const struct manager_events user_manager_events; /* below */
+
 static struct user *user_create(const struct passwd *pw)
 {
 	struct user *u = calloc(1, sizeof(*u));
@@ -276,7 +291,11 @@ static struct user *user_create(const struct passwd *pw)
 		sizeof(u->shell));
 	u->linger = linger_marked(u->name);
 	timer_init(&u->stop_delay, stop_delay_expired, u);
-	manager_init(&u->mgr, u);
+	struct account acct = {
+		.uid = u->uid, .gid = &u->gid, .name = u->name, .home = u->home,
+		.shell = u->shell, .rundir = u->rundir, .rundir_managed = &u->rundir_managed,
+	};
+	manager_init(&u->mgr, &acct, &user_manager_events, u);
 	if (hmap_insert(&users, &u->node, u->uid) < 0) {
 		free(u);
 		return NULL;
@@ -327,7 +346,7 @@ static unsigned rundir_size_mib(const struct config *cfg)
 /* Create the user's managed runtime dir if it has none yet. */
 static int user_make_rundir(struct user *u, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	if (u->rundir[0])
 		return 0;
 	char path[PROTO_PATH_SIZE];
@@ -356,7 +375,7 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 static int session_setup_rundir(struct user *u, struct session *s,
 	const struct proto_open_session *req, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	bool preset = req->rundir[0] != '\0';
 	bool manage = !(req->flags & PROTO_OPEN_NORUNDIR) &&
 		(cfg->manage_rundir == CONFIG_RUNDIR_YES ||
@@ -379,7 +398,7 @@ static int session_setup_rundir(struct user *u, struct session *s,
 int session_open(const struct proto_open_session *req, pid_t pid,
 	struct session **out, bool *ready, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	*out = NULL;
 	*ready = true;
 	struct passwd pwbuf, *pw = NULL;
@@ -471,7 +490,7 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 		return 0;
 	}
 	enum manager_state before = u->mgr.state;
-	manager_start(u);
+	manager_start(&u->mgr);
 	switch (u->mgr.state) {
 	case MANAGER_READY:
 		break;
@@ -508,7 +527,7 @@ void session_close(struct session *s, const char *why)
 	log_info("session %llu closed: user %s, service %s (%s)", (unsigned long long)s->id,
 		u->name, s->service, why);
 	if (s->waiter) {
-		server_release_waiter(s, false, "session closed while waiting");
+		session_release_waiter(s, false, "session closed while waiting");
 	}
 	poller_remove_fd(s->pidfd_src);
 	close(s->pidfd);
@@ -525,7 +544,7 @@ void session_close(struct session *s, const char *why)
 		u->nmanager_sessions--;
 	free(s);
 	if (!u->nmanager_sessions)
-		user_sessions_gone(u); /* may free u */
+		user_sessions_gone(u);
 }
 
 void session_fill_reply(const struct session *s, struct proto_open_reply *reply)
@@ -534,7 +553,7 @@ void session_fill_reply(const struct session *s, struct proto_open_reply *reply)
 	reply->session_id = s->id;
 	if (s->export_rundir)
 		proto_strlcpy(reply->rundir, u->rundir, sizeof(reply->rundir));
-	if (daemon_config()->export_dbus_address && u->rundir[0]) {
+	if (config->export_dbus_address && u->rundir[0]) {
 		char bus[PROTO_PATH_SIZE];
 		struct stat st;
 		snprintf(bus, sizeof(bus), "%s/bus", u->rundir);
@@ -565,7 +584,7 @@ void user_fill_info(const struct user *u, struct proto_user_info *info)
 	proto_strlcpy(info->name, u->name, sizeof(info->name));
 	proto_strlcpy(info->state, manager_state_name(u->mgr.state), sizeof(info->state));
 	info->manager_pid = u->mgr.proc.pid;
-	proto_strlcpy(info->backend, u->mgr.backend[0] ? u->mgr.backend : daemon_config()->backend,
+	proto_strlcpy(info->backend, u->mgr.backend[0] ? u->mgr.backend : config->backend,
 		sizeof(info->backend));
 	info->since = (uint64_t)u->mgr.since;
 	info->restarts = u->mgr.restarts;
@@ -602,7 +621,7 @@ int user_stop(struct user *u, char *err, size_t errlen)
 	snprintf(err, errlen, "stopping the manager of %s", u->name);
 	log_info("stop-user %s", u->name);
 	timer_disarm(&u->stop_delay);
-	manager_stop(u); /* may free u */
+	manager_stop(&u->mgr);
 	return 0;
 }
 
@@ -612,19 +631,19 @@ int user_restart(struct user *u, char *err, size_t errlen)
 	snprintf(err, errlen, "restarting the manager of %s", u->name);
 	timer_disarm(&u->stop_delay);
 	uid_t uid = u->uid;
-	manager_stop(u); /* may free u */
+	manager_stop(&u->mgr);
 	/* Still here (sessions, linger, or a manager still stopping keep the
 	 * object): start again. */
 	u = user_find(uid);
 	if (!u)
 		return 0;
 	if (!u->rundir_wait)
-		manager_start(u);
+		manager_start(&u->mgr);
 	/* Without sessions that keep a manager (restarted within stop_delay of
 	 * the last logout, or only a greeter's) the new manager goes as the old
 	 * one would have: after stop_delay. */
 	if (!u->nmanager_sessions)
-		user_sessions_gone(u); /* may free u */
+		user_sessions_gone(u);
 	return 0;
 }
 
@@ -637,7 +656,7 @@ void users_stop_all(void)
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
 		timer_disarm(&u->stop_delay);
-		manager_stop(u); /* may free u */
+		manager_stop(&u->mgr);
 		n = next;
 	}
 }
@@ -646,17 +665,36 @@ void user_release_waiters(struct user *u, bool ok, const char *why)
 {
 	for (struct session *s = u->sessions; s; s = s->next)
 		if (s->waiter)
-			server_release_waiter(s, ok, why);
+			session_release_waiter(s, ok, why);
 }
 
-void user_manager_ready(struct user *u)
+void session_wait(struct session *s, struct session_waiter *w)
 {
+	s->waiter = w;
+	w->session = s;
+}
+
+void session_release_waiter(struct session *s, bool ok, const char *why)
+{
+	struct session_waiter *w = s->waiter;
+	if (!w)
+		return;
+	s->waiter = NULL;
+	w->session = NULL;
+	w->release(w, s, ok, why);
+}
+
+/* Events from the supervisor (struct manager_events; owner: the user). */
+static void user_manager_ready(void *owner)
+{
+	struct user *u = owner;
 	log_info("manager of %s is ready", u->name);
 	user_release_waiters(u, true, "ready");
 }
 
-void user_manager_failed(struct user *u, const char *why)
+static void user_manager_failed(void *owner, const char *why)
 {
+	struct user *u = owner;
 	log_err("manager of %s failed: %s", u->name, why);
 	if (u->mgr.state == MANAGER_FAILED) /* not a readiness check that failed */
 		userenv_forget(u->uid);
@@ -664,12 +702,31 @@ void user_manager_failed(struct user *u, const char *why)
 	user_release_if_idle(u);
 }
 
-void user_manager_stopped(struct user *u)
+static void user_manager_stopped(void *owner)
 {
+	struct user *u = owner;
 	userenv_forget(u->uid); /* kept across restarts, not across a stop */
 	user_release_waiters(u, false, "the manager was stopped");
-	user_release_if_idle(u); /* may free u */
+	user_release_if_idle(u);
 }
+
+static void user_manager_changed(void *owner)
+{
+	user_save(owner);
+}
+
+static void user_manager_abandoned(void *owner, const char *why)
+{
+	user_release_waiters(owner, false, why);
+}
+
+static const struct manager_events user_manager_events = {
+	.changed = user_manager_changed,
+	.ready = user_manager_ready,
+	.failed = user_manager_failed,
+	.stopped = user_manager_stopped,
+	.abandoned = user_manager_abandoned,
+};
 
 void users_finish(void)
 {
@@ -696,6 +753,7 @@ void users_finish(void)
 	}
 	hmap_free(&users);
 	hmap_free(&users_by_name);
+	users_collect();
 	userenv_finish();
 }
 
@@ -713,11 +771,11 @@ static int resolve_user(const char *arg, struct passwd *pwbuf, char *buf, size_t
 static void user_linger_start(struct user *u)
 {
 	char err[PROTO_TEXT_SIZE];
-	if (daemon_config()->manage_rundir != CONFIG_RUNDIR_NO && user_make_rundir(u, err, sizeof(err)) < 0)
+	if (config->manage_rundir != CONFIG_RUNDIR_NO && user_make_rundir(u, err, sizeof(err)) < 0)
 		log_err("lingering user %s: %s", u->name, err);
 	timer_disarm(&u->stop_delay);
 	if (!u->rundir_wait)
-		manager_start(u);
+		manager_start(&u->mgr);
 }
 
 /* A removal of a runtime dir ended: a user waiting for that path gets it
@@ -735,12 +793,12 @@ static void user_rundir_removed(uid_t uid, const char *path)
 		return;
 	}
 	if (!u->rundir_wait && (u->nmanager_sessions || user_lingers(u)))
-		manager_start(u);
+		manager_start(&u->mgr);
 }
 
 int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	struct passwd pwbuf, *pw = NULL;
 	char buf[4096];
 	resolve_user(arg, &pwbuf, buf, sizeof(buf), &pw);
@@ -778,7 +836,7 @@ int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 		u->linger = false;
 		if (!u->nmanager_sessions && !user_lingers(u)) {
 			timer_disarm(&u->stop_delay);
-			manager_stop(u); /* may free u */
+			manager_stop(&u->mgr);
 		}
 	}
 	return 0;
@@ -793,7 +851,7 @@ static void linger_start_one(const char *name, void *data)
 		log_warn("linger mark for unknown user '%s' ignored", name);
 		return;
 	}
-	if (pw->pw_uid == 0 && !daemon_config()->root_session)
+	if (pw->pw_uid == 0 && !config->root_session)
 		return;
 	struct user *u = user_find(pw->pw_uid);
 	if (!u && !(u = user_create(pw)))
@@ -805,7 +863,7 @@ static void linger_start_one(const char *name, void *data)
 
 void users_start_lingering(void)
 {
-	if (daemon_config()->linger != CONFIG_LINGER_NO)
+	if (config->linger != CONFIG_LINGER_NO)
 		linger_foreach(linger_start_one, NULL);
 }
 
@@ -836,7 +894,7 @@ static void restore_user(const struct state_user *su, void *data)
 			.keeper = su->keeper,
 		};
 		handover_take_ready(data, su->uid, &rec.ready_fd, &rec.ready_keep_fd);
-		manager_adopt(u, &rec);
+		manager_adopt(&u->mgr, &rec);
 		if (rec.ready_fd >= 0) { /* not taken */
 			close(rec.ready_fd);
 			close(rec.ready_keep_fd);
@@ -891,7 +949,7 @@ static void restore_session(const struct state_session *ss, void *data)
 		s->vtnr = ss->vtnr;
 	}
 	s->has_manager = ss->has_manager >= 0 ? ss->has_manager != 0
-		: config_class_has_manager(daemon_config(), s->session_class);
+		: config_class_has_manager(config, s->session_class);
 	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
 	session_link(u, s);
 	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->name,
@@ -912,9 +970,9 @@ void users_restore(struct handover *h)
 		struct hmap_node *next = hmap_next(&users, n, &i);
 		struct user *u = container_of(n, struct user, node);
 		if (u->nmanager_sessions)
-			manager_start(u); /* no-op when adopted running */
+			manager_start(&u->mgr); /* no-op when adopted running */
 		else
-			user_sessions_gone(u); /* may free u */
+			user_sessions_gone(u);
 		n = next;
 	}
 }
@@ -923,5 +981,5 @@ void users_handover(struct handover *h)
 {
 	size_t i;
 	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i))
-		manager_handover(container_of(n, struct user, node), h);
+		manager_handover(&container_of(n, struct user, node)->mgr, h);
 }

@@ -6,7 +6,10 @@
  *
  * A user object exists while it has a session, a manager that is not
  * STOPPED, or a linger mark; a FAILED user stays visible until its next login
- * or until stopped with stop-user.
+ * or until stopped with stop-user. It is released in one place
+ * (user_release_if_idle): unlinked from everything at once, its memory freed
+ * only after the current dispatch (users_collect, the way the poller frees
+ * its sources), so a caller never holds a freed user.
  */
 #ifndef DUS_USER_H
 #define DUS_USER_H
@@ -16,12 +19,21 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "config.h"
 #include "hmap.h"
 #include "poller.h"
 #include "proto.h"
 #include "supervisor.h"
 
-struct client;
+struct session;
+
+/* A login waiting for its session's manager to be ready: embedded in its
+ * owner (the server's client), attached to at most one session. */
+struct session_waiter {
+	struct session *session; /* the session it waits on, or NULL */
+	/* The answer: ready (ok) or not, why. Detached already when called. */
+	void (*release)(struct session_waiter *w, struct session *s, bool ok, const char *why);
+};
 
 struct session {
 	struct hmap_node node; /* sessions by id */
@@ -38,7 +50,7 @@ struct session {
 	struct poller_fd *pidfd_src;
 	time_t since;
 	bool export_rundir;     /* this login gets our XDG_RUNTIME_DIR */
-	struct client *waiter;  /* the login waiting for readiness, or NULL */
+	struct session_waiter *waiter; /* the login waiting for readiness, or NULL */
 	/* Session context (class never ""): a class outside manager_classes is
 	 * tracked and listed, but neither starts nor keeps the manager. */
 	char session_class[PROTO_TOKEN_SIZE];
@@ -65,10 +77,15 @@ struct user {
 	bool linger;                  /* has a mark in linger_dir */
 	struct timer stop_delay;
 	struct manager mgr;
+	struct user *released_next; /* released: freed after the dispatch (users_collect) */
 };
 
-int users_init(void);
+/* cfg: the daemon's config (valid and current across reloads); also
+ * initialises linger and rundir_cleanup, which only users use. */
+int users_init(const struct config *cfg);
 void users_finish(void);
+/* Free the users released during the last dispatch (main.c, after it). */
+void users_collect(void);
 
 struct user *user_find(uid_t uid);
 /* Look a user up by name or decimal uid among the known users. */
@@ -85,7 +102,7 @@ struct session *session_find(uint64_t id);
  */
 int session_open(const struct proto_open_session *req, pid_t pid,
 	struct session **out, bool *ready, char *err, size_t errlen);
-/* End a session. May free its user. */
+/* End a session. May release its user (see above). */
 void session_close(struct session *s, const char *why);
 
 /* Fill reply fields (rundir, dbus address) for a session. */
@@ -127,10 +144,10 @@ void users_handover(struct handover *h);
 
 /* Answer every login waiting for u's manager. */
 void user_release_waiters(struct user *u, bool ok, const char *why);
-
-/* Events from the supervisor. Each may free u. */
-void user_manager_ready(struct user *u);
-void user_manager_failed(struct user *u, const char *why);
-void user_manager_stopped(struct user *u);
+/* Attach w to s (neither attached yet). */
+void session_wait(struct session *s, struct session_waiter *w);
+/* Detach the login waiting on s (if any) and tell it its manager is ready
+ * (ok) or not. */
+void session_release_waiter(struct session *s, bool ok, const char *why);
 
 #endif

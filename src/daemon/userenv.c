@@ -21,11 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "hmap.h"
 #include "log.h"
 #include "poller.h"
-#include "user.h"
 
 #ifndef DUS_LIBEXECDIR
 #define DUS_LIBEXECDIR "/usr/local/libexec/dinit-userservd"
@@ -55,6 +53,12 @@ struct userenv_job {
 };
 
 static struct hmap envs;
+static const struct config *config; /* the daemon's: valid and current across reloads */
+
+void userenv_init(const struct config *cfg)
+{
+	config = cfg;
+}
 
 static struct uenv *uenv_find(uid_t uid, bool create)
 {
@@ -91,7 +95,7 @@ static int uenv_index(const struct uenv *e, const char *name, size_t name_len)
 
 static int record_path(uid_t uid, char *out, size_t len, const char *leaf)
 {
-	int n = snprintf(out, len, "%s/users/%u%s%s", daemon_config()->state_dir, (unsigned)uid,
+	int n = snprintf(out, len, "%s/users/%u%s%s", config->state_dir, (unsigned)uid,
 		leaf ? "/" : "", leaf ? leaf : "");
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
@@ -182,7 +186,8 @@ void userenv_finish(void)
 }
 
 /* Change the store; -1 with err when it cannot hold the change (nothing changed). */
-static int store_change(struct user *u, const struct proto_env *req, char *err, size_t errlen)
+static int store_change(const struct account *u, const struct proto_env *req, char *err,
+	size_t errlen)
 {
 	struct uenv *e = uenv_find(u->uid, true);
 	if (!e) {
@@ -298,7 +303,7 @@ static void job_expired(struct timer *t, void *data)
 }
 
 /* In the child: become the user and exec the helper. Never returns. */
-static void job_child(const struct user *u, int out, char *const argv[], char *const envp[])
+static void job_child(const struct account *u, int out, char *const argv[], char *const envp[])
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -311,8 +316,8 @@ static void job_child(const struct user *u, int out, char *const argv[], char *c
 	/* Nothing of the daemon's (its lock, sockets, clients) past this point. */
 	if (close_range(3, ~0U, 0) < 0)
 		_exit(126);
-	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0 ||
-		getuid() != u->uid || geteuid() != u->uid || getegid() != u->gid ||
+	if (initgroups(u->name, *u->gid) < 0 || setgid(*u->gid) < 0 || setuid(u->uid) < 0 ||
+		getuid() != u->uid || geteuid() != u->uid || getegid() != *u->gid ||
 		(u->uid != 0 && setuid(0) == 0)) {
 		dprintf(1, "cannot become %s: %s\n", u->name, strerror(errno));
 		_exit(126);
@@ -325,10 +330,10 @@ static void job_child(const struct user *u, int out, char *const argv[], char *c
 }
 
 /* The helper's command for u's backend; argc of the prefix, 0: nothing to apply to. */
-static int job_argv(const struct user *u, const struct proto_env *req, char **argv,
-	char *bufs, size_t buflen)
+static int job_argv(const struct account *u, const char *backend, const struct proto_env *req,
+	char **argv, char *bufs, size_t buflen)
 {
-	const char *backend = u->mgr.backend[0] ? u->mgr.backend : daemon_config()->backend;
+	backend = backend[0] ? backend : config->backend;
 	int argc = 0;
 	snprintf(bufs, buflen, "%s/userenv-apply", libexec_dir());
 	argv[argc++] = bufs;
@@ -351,12 +356,12 @@ static int job_argv(const struct user *u, const struct proto_env *req, char **ar
 	return argc;
 }
 
-static struct userenv_job *job_start(struct user *u, const struct proto_env *req,
-	char *err, size_t errlen)
+static struct userenv_job *job_start(const struct account *u, const char *backend,
+	const struct proto_env *req, char *err, size_t errlen)
 {
 	char bufs[2 * PROTO_PATH_SIZE + 64];
 	char *argv[8 + PROTO_ENV_DATA_SIZE / 2];
-	int argc = job_argv(u, req, argv, bufs, sizeof(bufs));
+	int argc = job_argv(u, backend, req, argv, bufs, sizeof(bufs));
 	if (argc == 0)
 		return NULL;
 	const char *v = req->vars;
@@ -419,8 +424,9 @@ static struct userenv_job *job_start(struct user *u, const struct proto_env *req
 	return job;
 }
 
-int userenv_change(struct user *u, const struct proto_env *req, userenv_done_fn done,
-	void *data, struct userenv_job **job, char *err, size_t errlen)
+int userenv_change(const struct account *u, const char *backend, bool running,
+	const struct proto_env *req, userenv_done_fn done, void *data, struct userenv_job **job,
+	char *err, size_t errlen)
 {
 	*job = NULL;
 	int code = store_change(u, req, err, errlen);
@@ -428,9 +434,9 @@ int userenv_change(struct user *u, const struct proto_env *req, userenv_done_fn 
 		return code;
 	log_info("%s for %s: %u variable%s", req->op == PROTO_ENV_SET ? "setenv" : "unsetenv",
 		u->name, (unsigned)req->count, req->count == 1 ? "" : "s");
-	if (u->mgr.state != MANAGER_STARTING && u->mgr.state != MANAGER_READY)
+	if (!running)
 		return 0; /* the next start gets it */
-	*job = job_start(u, req, err, errlen);
+	*job = job_start(u, backend, req, err, errlen);
 	if (*job) {
 		(*job)->done = done;
 		(*job)->data = data;

@@ -13,24 +13,30 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "account.h"
+#include "config.h"
 #include "proto.h"
 
 #define USERENV_MAX 64 /* variables per user */
 
-struct user;
 struct userenv_job;
+
+/* cfg: the daemon's config (valid and current across reloads). */
+void userenv_init(const struct config *cfg);
 
 /* Called once when the change reached the manager (ok) or could not. */
 typedef void (*userenv_done_fn)(void *data, bool ok, const char *message);
 
 /*
  * Apply a SET or UNSET request (validated by proto.c) to u's stored
- * environment, then to its running manager. Returns 0 and *job (NULL: done
- * already, nothing to apply to) or a positive errno with a message in err.
- * done is called later unless the job is cancelled first.
+ * environment, then to its manager when running (starting or ready), through
+ * the helper of its backend ("": the configured one). Returns 0 and *job
+ * (NULL: done already, nothing to apply to) or a positive errno with a
+ * message in err. done is called later unless the job is cancelled first.
  */
-int userenv_change(struct user *u, const struct proto_env *req, userenv_done_fn done,
-	void *data, struct userenv_job **job, char *err, size_t errlen);
+int userenv_change(const struct account *u, const char *backend, bool running,
+	const struct proto_env *req, userenv_done_fn done, void *data, struct userenv_job **job,
+	char *err, size_t errlen);
 /* The caller went away: done will not be called. */
 void userenv_cancel(struct userenv_job *job);
 

@@ -18,11 +18,11 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "hmap.h"
 #include "log.h"
 #include "poller.h"
 
+static const struct config *config; /* the daemon's: valid and current across reloads */
 static char base[PATH_MAX]; /* …/dinit-userservd, "" when cgroups are not used */
 
 static int sweep_groups(bool at_exit, bool (*in_use)(uid_t uid));
@@ -89,12 +89,12 @@ void usergroup_set_spared(bool (*fn)(pid_t pid))
 	spared = fn;
 }
 
-bool usergroup_init(bool use_cgroups)
+bool usergroup_init(const struct config *cfg)
 {
+	config = cfg;
 	memset(ctl_state, 0, sizeof(ctl_state));
-	if (init_cgroups(use_cgroups))
+	if (init_cgroups(cfg->use_cgroups))
 		return true;
-	const struct config *cfg = daemon_config();
 	if (cfg->tasks_max || cfg->memory_max || cfg->memory_max_percent)
 		log_warn("tasks_max and memory_max are not applied: they need the cgroups of a "
 			"writable cgroup2 hierarchy, and managers are tracked by process tree");
@@ -220,7 +220,7 @@ static bool ctl_enable(int c, char *why, size_t len)
 /* The configured limits: 0 for none. */
 static void limits_wanted(unsigned long long want[NCTL])
 {
-	const struct config *cfg = daemon_config();
+	const struct config *cfg = config;
 	want[CTL_PIDS] = cfg->tasks_max;
 	want[CTL_MEMORY] = cfg->memory_max;
 	if (cfg->memory_max_percent) {

@@ -18,8 +18,11 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Detect cgroup2 (unless use_cgroups is false). Returns whether it is used. */
-bool usergroup_init(bool use_cgroups);
+#include "config.h"
+
+/* Detect cgroup2 (unless cfg->use_cgroups is false). Returns whether it is
+ * used. cfg: the daemon's config (valid and current across reloads). */
+bool usergroup_init(const struct config *cfg);
 /* Process tree: the daemon's own processes (keepers, helpers) run as root
  * below it, beside what root's manager left; spared(pid) tells them apart,
  * so that a kill of uid 0 never ends another user's keeper. */

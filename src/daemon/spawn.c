@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/keyctl.h>
+#include <linux/sched.h>
+
+#include <security/pam_appl.h>
+
+#include "log.h"
+
+/* The managers' own PAM service: used when its file exists. */
+#define MANAGER_PAM_SERVICE "dinit-userservd"
+#ifndef DUS_PAM_DIR
+#define DUS_PAM_DIR "/etc/pam.d"
+#endif
+
+bool spawn_pam_available(void)
+{
+	return access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
+}
+
+/* execve needs a path: look name up in the PATH the manager will get. */
+static int resolve_exec(const char *name, const char *path_env, char *out, size_t len)
+{
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK);
+	}
+	const char *p = path_env;
+	while (p && *p) {
+		size_t n = strcspn(p, ":");
+		if (n && snprintf(out, len, "%.*s/%s", (int)n, p, name) < (int)len &&
+			access(out, X_OK) == 0)
+			return 0;
+		p += n + (p[n] == ':');
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+static int pam_no_conv(int n, const struct pam_message **msg, struct pam_response **resp,
+	void *data)
+{
+	return PAM_CONV_ERR; /* nobody is there to answer */
+}
+
+/* The resource limits the daemon started with (before it raised its own
+ * RLIMIT_NOFILE): every manager starts with these, then PAM's. */
+static struct rlimit initial_limits[RLIM_NLIMITS];
+static bool have_initial_limits;
+
+void spawn_save_limits(void)
+{
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		if (getrlimit(r, &initial_limits[r]) < 0) {
+			log_err("getrlimit %d: %s", r, strerror(errno));
+			return;
+		}
+	have_initial_limits = true;
+}
+
+int spawn_restore_limits(void)
+{
+	for (int r = 0; have_initial_limits && r < RLIM_NLIMITS; r++)
+		if (setrlimit(r, &initial_limits[r]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Join a new anonymous session keyring (nothing of the caller's old one is
+ * reachable any more). 0, or -1 with errno; ENOSYS: no keyrings at all. */
+static int join_new_session_keyring(void)
+{
+	return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 ? -1 : 0;
+}
+
+void spawn_init(void)
+{
+	/* Whatever session keyring we were started in (root's login) is not
+	 * ours to pass on: every child starts from an anonymous one. */
+	if (join_new_session_keyring() < 0 && errno != ENOSYS)
+		log_warn("cannot join a new session keyring: %s", strerror(errno));
+}
+
+/* Whether children are created straight into their cgroup (clone3 with
+ * CLONE_INTO_CGROUP), or forked and then moved (a write to cgroup.procs,
+ * which costs an RCU grace period: milliseconds). */
+static bool spawn_clone3 = true;
+/* In a child: whether it was created in its cgroup already. */
+static bool child_in_cgroup;
+
+/*
+ * fork(), or, with the user's cgroup directory, a child created inside it.
+ * Only into a fresh cgroup (made for this start): Linux (6.18 at least)
+ * SIGKILLs a child cloned into a cgroup that was ever killed through
+ * cgroup.kill, so an older one (a crashed manager's) is joined through
+ * cgroup.procs instead. The clone3 child is a raw one (glibc has no
+ * wrapper): it must not use anything that relies on glibc's idea of its
+ * thread (raise, pthread_*); it only sets itself up and execs. Children
+ * forked instead join their cgroup themselves (child_join_cgroup).
+ */
+static pid_t fork_into(int cgroup_dir, bool fresh)
+{
+	if (cgroup_dir >= 0 && fresh && spawn_clone3) {
+		struct clone_args args = {
+			.flags = CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD,
+			.cgroup = (uint64_t)cgroup_dir,
+		};
+		long pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid == 0)
+			child_in_cgroup = true;
+		if (pid >= 0 || (errno != ENOSYS && errno != EINVAL && errno != E2BIG))
+			return (pid_t)pid;
+		log_debug("clone3 into a cgroup: %s: falling back to fork and cgroup.procs",
+			strerror(errno));
+		spawn_clone3 = false;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		child_in_cgroup = false;
+	return pid;
+}
+
+void spawn_probe(void)
+{
+	/* A cgroup fd that cannot be open: a kernel that knows CLONE_INTO_CGROUP
+	 * fails with EBADF and creates nothing; one that does not, with ENOSYS,
+	 * EINVAL or E2BIG (which fork_into takes as its cue to fall back). */
+	pid_t pid = fork_into(INT_MAX, true);
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	log_info("managers are created %s", spawn_clone3 ?
+		"straight into their cgroup (clone3 CLONE_INTO_CGROUP)" :
+		"and then moved into their cgroup (cgroup.procs)");
+}
+
+/* In the child, before the output is the user's: say why, to the daemon's log. */
+static void child_fail(const struct account *u, const char *what)
+{
+	dprintf(2, "dinit-userservd: starting the manager of %s: %s: %s\n", u->name, what,
+		strerror(errno));
+	_exit(126);
+}
+
+/*
+ * First thing in every child the daemon forks, before anything that can take
+ * time: keep stdin/out/err and keep (renumbered to 3, close-on-exec; -1:
+ * none), close every other fd: the state_dir lock, the control socket,
+ * clients, epoll, signalfd, timers, FIFOs. Returns the kept fd's number.
+ */
+static int child_drop_fds(const struct account *u, int keep)
+{
+	if (keep >= 0 && keep != 3) {
+		if (dup3(keep, 3, O_CLOEXEC) < 0)
+			child_fail(u, "dup3");
+		keep = 3;
+	}
+	if (close_range(keep >= 0 ? 4 : 3, ~0U, 0) < 0)
+		child_fail(u, "close_range");
+	return keep;
+}
+
+/* Default signal dispositions, nothing blocked, a session of its own, the
+ * daemon's initial limits, /dev/null as stdin and stdout. */
+static void child_reset(const struct account *u)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0)
+		child_fail(u, "setsid");
+	if (spawn_restore_limits() < 0)
+		child_fail(u, "restoring the daemon's initial limits");
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		child_fail(u, "/dev/null");
+	if (null > 2)
+		close(null);
+}
+
+/* A forked (not cloned) child joins the user's cgroup itself. */
+static void child_join_cgroup(const struct account *u, int cgroup_dir)
+{
+	if (cgroup_dir < 0 || child_in_cgroup)
+		return;
+	int fd = openat(cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1)
+		child_fail(u, "joining its cgroup");
+	close(fd);
+}
+
+/*
+ * In the child, reset (child_reset) and in its cgroup: become the user, with
+ * nothing of the daemon left, and exec.
+ * Once the user, the manager's stdout and stderr go to a log file in the
+ * runtime dir the daemon manages for the user (opened as the user, so it is
+ * the user's file and nothing there can steer a root open), or to /dev/null
+ * when the daemon manages none: never to the daemon's own log, which a user must not be able to
+ * forge lines into or truncate.
+ */
+/*
+ * The manager's log cap: log-rotate (as the user) keeps the log under
+ * manager_log_size. It is forked by the manager's own process just before
+ * the manager's exec, so it runs inside the manager's cgroup and PAM session,
+ * as the manager's child, and dies with it (PR_SET_PDEATHSIG); nothing of it
+ * is the daemon's to track. Set by spawn_as_user around the manager's fork
+ * only (never for a waiter), read only in the forked child.
+ */
+static struct {
+	unsigned cap; /* 0: no log-rotate */
+	char prog[PROTO_PATH_SIZE];
+} log_cap;
+
+/* In the manager's process, as the user, its output already on the log. */
+static void child_start_log_rotate(const char *log)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0) {
+		if (pid < 0)
+			dprintf(2, "dinit-userservd: the log is not capped: fork: %s\n",
+				strerror(errno));
+		return;
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(0);
+	char size[16];
+	snprintf(size, sizeof(size), "%u", log_cap.cap);
+	char *argv[] = {log_cap.prog, (char *)log, size, NULL};
+	char *envp[] = {NULL};
+	if (close_range(3, ~0U, 0) < 0)
+		_exit(126);
+	execve(argv[0], argv, envp);
+	dprintf(2, "dinit-userservd: the log is not capped: cannot execute %s: %s\n", argv[0],
+		strerror(errno));
+	_exit(127);
+}
+
+static void child_exec(const struct account *u, const char *path, char *const argv[],
+	char *const envp[], const gid_t *groups, int ngroups)
+{
+	/* groups: the user's groups, looked up already (by the keeper), else -1 */
+	if ((ngroups >= 0 ? setgroups((size_t)ngroups, groups) : initgroups(u->name, *u->gid)) < 0 ||
+		setgid(*u->gid) < 0 || setuid(u->uid) < 0)
+		child_fail(u, "becoming the user");
+	/* Verify: the ids must stick, and root must not be regainable. */
+	if (getuid() != u->uid || geteuid() != u->uid || getgid() != *u->gid ||
+		getegid() != *u->gid || (u->uid != 0 && setuid(0) == 0))
+		child_fail(u, "credentials did not stick");
+	/* Nothing of root's session keyring (or of the PAM session's, opened
+	 * as root) is reachable from the user's processes. */
+	if (join_new_session_keyring() < 0 && errno != ENOSYS)
+		child_fail(u, "joining a new session keyring");
+	/* Still writing to the daemon's log: our own words only. */
+	if (chdir(u->home) < 0) {
+		dprintf(2, "dinit-userservd: the manager of %s starts in /: cannot enter its home "
+			"%s: %s\n", u->name, u->home, strerror(errno));
+		if (chdir("/") < 0)
+			child_fail(u, "chdir /");
+	}
+	int out = -1;
+	char log[PROTO_PATH_SIZE + 32];
+	if (*u->rundir_managed && u->rundir[0]) { /* a rundir of ours: never write in another's */
+		snprintf(log, sizeof(log), "%s/" MANAGER_LOG, u->rundir);
+		/* O_NONBLOCK: a FIFO planted there must not hang the start. */
+		out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK |
+			O_CLOEXEC, 0600);
+		if (out >= 0 && fcntl(out, F_SETFL, O_APPEND) < 0) {
+			close(out);
+			out = -1;
+		}
+	}
+	if (dup2(out >= 0 ? out : 0, 1) < 0 || dup2(out >= 0 ? out : 0, 2) < 0)
+		_exit(126);
+	if (close_range(3, ~0U, 0) < 0)
+		_exit(126);
+	if (out >= 0 && log_cap.cap)
+		child_start_log_rotate(log);
+	execve(path, argv, envp);
+	dprintf(2, "dinit-userservd: cannot execute %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+/* The marker of the managers' own PAM session: pam_dinit_userservd does
+ * nothing in a session that carries it (it would wait for the very manager
+ * whose session it is). Not passed on to the manager. */
+#define MANAGER_SESSION_MARK "DINIT_USERSERVD_MANAGER_SESSION"
+
+/*
+ * The keeper: a small root process per manager when the managers' PAM
+ * service exists (systemd's "(sd-pam)"). It opens the session (setcred
+ * ESTABLISH, open_session), creates the manager, forwards every signal it
+ * gets to it (KEEPER_KILL_SIGNAL: SIGKILL it), and once the manager has
+ * exited kills whatever the manager left (it is their subreaper, so they
+ * are all its descendants), then closes the session (close_session, setcred
+ * DELETE) and exits with the manager's status. The daemon supervises the
+ * keeper as the manager's process: its pid is the one recorded, signalled
+ * and adopted, and the keeper is never in the user's cgroup, so that killing
+ * everything of the user never kills it before its close. It holds nothing
+ * of the daemon's: stdin/out on /dev/null, the daemon's stderr for its own
+ * error lines, and whatever the PAM modules opened.
+ */
+/* KEEPER_KILL_SIGNAL (spawn.h): SIGKILL the manager, then close. */
+
+static void keeper_fail(pam_handle_t *h, const struct account *u, const char *what, int r)
+{
+	dprintf(2, "dinit-userservd: PAM session %s for %s: %s: %s\n", MANAGER_PAM_SERVICE,
+		u->name, what, pam_strerror(h, r));
+}
+
+/* SIGKILL every child of ours and reap them until none is left (their own
+ * children come to us in turn: we are their subreaper). */
+static void keeper_end_leftovers(void)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	for (;;) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		/* Our unreaped children's pids cannot be reused: kill is safe. */
+		for (char *p = buf, *end; n > 0 && p < buf + n; p = end) {
+			buf[n] = '\0';
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			kill((pid_t)pid, SIGKILL);
+		}
+		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+			return;
+	}
+}
+
+static void keeper_main(const struct account *u, const char *path, char *const argv[],
+	char *const envp[], int cgroup_dir, bool fresh)
+{
+	struct pam_conv conv = {pam_no_conv, NULL};
+	pam_handle_t *h = NULL;
+	prctl(PR_SET_NAME, "(dus-pam)");
+	int r = pam_start(MANAGER_PAM_SERVICE, u->name, &conv, &h);
+	if (r == PAM_SUCCESS)
+		r = pam_putenv(h, MANAGER_SESSION_MARK "=1");
+	for (size_t i = 0; r == PAM_SUCCESS && envp[i]; i++)
+		r = pam_putenv(h, envp[i]);
+	if (r == PAM_SUCCESS && (r = pam_acct_mgmt(h, PAM_SILENT)) != PAM_SUCCESS) {
+		keeper_fail(h, u, "account", r);
+		_exit(126);
+	}
+	/* As systemd does: credentials that cannot be established (a stack
+	 * with no auth modules of its own falls back to "other", often
+	 * pam_deny) are no reason not to start the manager. */
+	bool cred = false;
+	if (r == PAM_SUCCESS) {
+		int c = pam_setcred(h, PAM_ESTABLISH_CRED | PAM_SILENT);
+		if (c != PAM_SUCCESS)
+			keeper_fail(h, u, "setcred (ignored)", c);
+		cred = c == PAM_SUCCESS;
+	}
+	if (r == PAM_SUCCESS && (r = pam_open_session(h, PAM_SILENT)) != PAM_SUCCESS) {
+		keeper_fail(h, u, "open_session", r);
+		if (cred)
+			pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT);
+		_exit(126);
+	}
+	if (r != PAM_SUCCESS) {
+		keeper_fail(h, u, "pam_start", r);
+		_exit(126);
+	}
+	char **env = pam_getenvlist(h);
+	if (!env)
+		_exit(126);
+	size_t keep = 0;
+	for (size_t i = 0; env[i]; i++)
+		if (strncmp(env[i], MANAGER_SESSION_MARK "=", sizeof(MANAGER_SESSION_MARK)))
+			env[keep++] = env[i];
+	env[keep] = NULL;
+	/* The user's groups, looked up here: the manager's process, new and cold,
+	 * starts with as little work as possible before its exec. */
+	int ngroups = -1; /* -1: not found out here, initgroups in the manager */
+	gid_t *groups = NULL;
+	for (int cap = 64; cap <= 65536 && ngroups < 0;) {
+		gid_t *g = realloc(groups, (size_t)cap * sizeof(*g));
+		if (!g)
+			break;
+		groups = g;
+		int n = cap;
+		if (getgrouplist(u->name, *u->gid, groups, &n) >= 0)
+			ngroups = n;
+		else
+			cap = n > cap ? n : cap * 2;
+	}
+	/* Signals wait for sigwaitinfo from before the manager exists: none is
+	 * lost. The manager's orphans become ours, to be ended before the close. */
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	pid_t m = fork_into(cgroup_dir, fresh);
+	if (m == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (setsid() < 0)
+			child_fail(u, "setsid");
+		child_join_cgroup(u, cgroup_dir);
+		child_exec(u, path, argv, env, groups, ngroups);
+	}
+	if (cgroup_dir >= 0)
+		close(cgroup_dir);
+	int status = 126 << 8;
+	if (m < 0) {
+		dprintf(2, "dinit-userservd: starting the manager of %s: fork: %s\n", u->name,
+			strerror(errno));
+	} else {
+		for (;;) {
+			siginfo_t si;
+			int sig = sigwaitinfo(&all, &si);
+			if (sig == SIGCHLD) {
+				pid_t p;
+				while ((p = waitpid(-1, &r, WNOHANG)) > 0 && p != m)
+					;
+				if (p == m) {
+					status = r;
+					break;
+				}
+			} else if (sig == KEEPER_KILL_SIGNAL) {
+				kill(m, SIGKILL);
+			} else if (sig > 0) {
+				kill(m, sig); /* unreaped: m cannot be another process */
+			}
+		}
+	}
+	keeper_end_leftovers();
+	r = pam_close_session(h, PAM_SILENT);
+	if (r != PAM_SUCCESS)
+		keeper_fail(h, u, "close_session", r);
+	if (cred && (r = pam_setcred(h, PAM_DELETE_CRED | PAM_SILENT)) != PAM_SUCCESS)
+		keeper_fail(h, u, "setcred delete", r);
+	pam_end(h, r);
+	/* The manager's status, as if the keeper were the manager. */
+	if (WIFSIGNALED(status)) {
+		struct rlimit none = {0, 0};
+		setrlimit(RLIMIT_CORE, &none);
+		signal(WTERMSIG(status), SIG_DFL);
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(status));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(WTERMSIG(status));
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
+}
+
+void spawn_env_set(struct spawn_env *e, const char *name, const char *value)
+{
+	size_t nl = strlen(name);
+	unsigned i;
+	for (i = 0; i < e->n; i++) /* later settings replace earlier ones */
+		if (!strncmp(e->vars[i], name, nl) && e->vars[i][nl] == '=')
+			break;
+	if (i == ENV_MAX)
+		return;
+	snprintf(e->store[i], sizeof(e->store[i]), "%s=%s", name, value);
+	e->vars[i] = e->store[i];
+	if (i == e->n)
+		e->vars[++e->n] = NULL;
+	if (!strcmp(name, "PATH"))
+		e->path = e->store[i] + 5;
+}
+
+void spawn_env_put(struct spawn_env *e, const char *assignment)
+{
+	char name[128];
+	size_t nl = strcspn(assignment, "=");
+	if (!assignment[nl] || nl >= sizeof(name))
+		return;
+	memcpy(name, assignment, nl);
+	name[nl] = '\0';
+	spawn_env_set(e, name, assignment + nl + 1);
+}
+
+/* The keeper: keeper_main. */
+pid_t spawn_as_user(const struct account *u, char *const argv[], const struct spawn_env *env,
+	int cgroup_dir, bool fresh, bool use_pam, unsigned cap, char *err, size_t errlen)
+{
+	char path[PROTO_PATH_SIZE];
+	if (resolve_exec(argv[0], env->path, path, sizeof(path)) < 0) {
+		snprintf(err, errlen, "cannot execute %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	/* The keeper stays outside the user's cgroup; the manager is created in it. */
+	log_cap.cap = cap;
+	if (cap)
+		snprintf(log_cap.prog, sizeof(log_cap.prog), "%s/log-rotate", backend_libexec_dir());
+	pid_t pid = use_pam ? fork() : fork_into(cgroup_dir, fresh);
+	if (pid == 0) { /* the child keeps log_cap: read there only */
+		cgroup_dir = child_drop_fds(u, cgroup_dir);
+		child_reset(u);
+		if (use_pam)
+			keeper_main(u, path, argv, env->vars, cgroup_dir, fresh);
+		child_join_cgroup(u, cgroup_dir);
+		child_exec(u, path, argv, env->vars, NULL, -1);
+	}
+	log_cap.cap = 0;
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	return pid;
+}

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit tests for src/daemon/user.c: sessions, the stop delay and linger,
+ * waiting logins, and when a user is released. user.c is linked against a
+ * fake supervisor (a manager whose state the test drives, reporting through
+ * the struct manager_events user.c registers), fake linger marks, state
+ * files, runtime dirs and poller, and, through --wrap, getpwnam_r/getpwuid_r
+ * (one user, alice) and pidfd_open (/dev/null stands for a login's pidfd).
+ * No root, nothing forked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "linger.h"
+#include "poller.h"
+#include "rundir.h"
+#include "rundir_cleanup.h"
+#include "state.h"
+#include "supervisor.h"
+#include "user.h"
+#include "userenv.h"
+
+#define ALICE 1000
+
+/* ---- fake supervisor ---- */
+
+static struct {
+	enum manager_state start_to; /* where manager_start takes a stopped manager */
+	unsigned starts, stops;
+} sup;
+
+void manager_init(struct manager *mgr, const struct account *acct,
+	const struct manager_events *ev, void *owner)
+{
+	memset(mgr, 0, sizeof(*mgr));
+	mgr->state = MANAGER_STOPPED;
+	mgr->acct = *acct;
+	mgr->ev = ev;
+	mgr->owner = owner;
+}
+void manager_start(struct manager *mgr)
+{
+	sup.starts++;
+	if (mgr->state == MANAGER_STOPPED || mgr->state == MANAGER_FAILED) {
+		mgr->state = sup.start_to;
+		if (mgr->state == MANAGER_READY)
+			mgr->ev->ready(mgr->owner);
+	}
+}
+void manager_stop(struct manager *mgr)
+{
+	sup.stops++;
+	if (mgr->state == MANAGER_STOPPING)
+		return;
+	if (mgr->state == MANAGER_STARTING || mgr->state == MANAGER_READY) {
+		mgr->state = MANAGER_STOPPING;
+		mgr->ev->abandoned(mgr->owner, "the manager is being stopped");
+		return;
+	}
+	mgr->state = MANAGER_STOPPED;
+	mgr->ev->stopped(mgr->owner);
+}
+void manager_adopt(struct manager *mgr, struct manager_record *rec) { (void)mgr; (void)rec; }
+void manager_handover(struct manager *mgr, struct handover *h) { (void)mgr; (void)h; }
+const char *manager_state_name(enum manager_state state) { (void)state; return "?"; }
+
+/* The stopping manager exits. */
+static void manager_stopped(struct manager *mgr)
+{
+	assert_int_equal(mgr->state, MANAGER_STOPPING);
+	mgr->state = MANAGER_STOPPED;
+	mgr->ev->stopped(mgr->owner);
+}
+
+/* ---- fake linger, rundir, state, userenv ---- */
+
+static bool marked;
+void linger_init(const struct config *cfg) { (void)cfg; }
+bool linger_marked(const char *name) { (void)name; return marked; }
+int linger_set(const char *name, bool on, char *err, size_t errlen)
+{
+	(void)name; (void)err; (void)errlen;
+	marked = on;
+	return 0;
+}
+void linger_foreach(void (*fn)(const char *name, void *data), void *data)
+{
+	if (marked)
+		fn("alice", data);
+}
+int rundir_expand(const char *tmpl, uid_t uid, gid_t gid, const char *name, char *out,
+	size_t len)
+{
+	(void)tmpl; (void)uid; (void)gid; (void)name; (void)out; (void)len;
+	return -1;
+}
+int rundir_create(const char *path, uid_t uid, gid_t gid, unsigned size_mib, char *err,
+	size_t errlen)
+{
+	(void)path; (void)uid; (void)gid; (void)size_mib;
+	snprintf(err, errlen, "no runtime dirs here");
+	return -1;
+}
+void rundir_cleanup_init(const struct config *cfg, rundir_cleanup_done_fn done)
+{
+	(void)cfg; (void)done;
+}
+int rundir_cleanup_start(const char *path, uid_t uid) { (void)path; (void)uid; return 0; }
+bool rundir_cleanup_busy(const char *path) { (void)path; return false; }
+int state_save_user(const struct state_user *su) { (void)su; return 0; }
+void state_drop_user(uid_t uid) { (void)uid; }
+int state_save_session(const struct state_session *ss) { (void)ss; return 0; }
+void state_drop_session(uint64_t id) { (void)id; }
+void state_foreach_user(void (*fn)(const struct state_user *su, void *data), void *data)
+{
+	(void)fn; (void)data;
+}
+void state_foreach_session(void (*fn)(const struct state_session *ss, void *data), void *data)
+{
+	(void)fn; (void)data;
+}
+int handover_take_ready(struct handover *h, uid_t uid, int *fd, int *keep_fd)
+{
+	(void)h; (void)uid; (void)fd; (void)keep_fd;
+	return -1;
+}
+static unsigned env_forgotten;
+void userenv_forget(uid_t uid) { (void)uid; env_forgotten++; }
+void userenv_finish(void) {}
+void userenv_restore(uid_t uid) { (void)uid; }
+
+/* ---- fake poller: the logins' pidfds and the stop delay timer ---- */
+
+struct poller_fd {
+	int fd;
+	poller_fd_fn fn;
+	void *data;
+	bool live;
+};
+static struct poller_fd srcs[16];
+
+struct poller_fd *poller_add_fd(int fd, uint32_t events, poller_fd_fn fn, void *data)
+{
+	(void)events;
+	for (size_t i = 0; i < 16; i++)
+		if (!srcs[i].live) {
+			srcs[i] = (struct poller_fd){fd, fn, data, true};
+			return &srcs[i];
+		}
+	return NULL;
+}
+void poller_remove_fd(struct poller_fd *src) { src->live = false; }
+void timer_init(struct timer *t, timer_fn fn, void *data)
+{
+	t->fn = fn;
+	t->data = data;
+	t->heap_index = SIZE_MAX;
+}
+int timer_arm(struct timer *t, uint64_t delay_ms)
+{
+	t->deadline = delay_ms; /* relative: what the test checks */
+	t->heap_index = 0;
+	return 0;
+}
+void timer_disarm(struct timer *t) { t->heap_index = SIZE_MAX; }
+bool timer_armed(const struct timer *t) { return t->heap_index != SIZE_MAX; }
+
+static void fire(struct timer *t)
+{
+	assert_true(timer_armed(t));
+	t->heap_index = SIZE_MAX;
+	t->fn(t, t->data);
+}
+
+/* The login process of s exits. */
+static void login_dies(struct session *s)
+{
+	for (size_t i = 0; i < 16; i++)
+		if (srcs[i].live && srcs[i].data == s) {
+			srcs[i].fn(srcs[i].fd, 1, srcs[i].data);
+			return;
+		}
+	fail_msg("no watched login");
+}
+
+/* ---- wrapped ---- */
+
+static struct passwd alice = {
+	.pw_name = "alice", .pw_uid = ALICE, .pw_gid = ALICE, .pw_dir = "/home/alice",
+	.pw_shell = "/bin/sh", .pw_passwd = "x", .pw_gecos = "",
+};
+
+int __wrap_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t len,
+	struct passwd **out);
+int __wrap_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t len,
+	struct passwd **out)
+{
+	(void)buf; (void)len;
+	*out = NULL;
+	if (strcmp(name, "alice"))
+		return 0;
+	*pw = alice;
+	*out = pw;
+	return 0;
+}
+int __wrap_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
+	struct passwd **out);
+int __wrap_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
+	struct passwd **out)
+{
+	(void)buf; (void)len;
+	*out = NULL;
+	if (uid != ALICE)
+		return 0;
+	*pw = alice;
+	*out = pw;
+	return 0;
+}
+int __wrap_pidfd_open(pid_t pid, unsigned flags);
+int __wrap_pidfd_open(pid_t pid, unsigned flags)
+{
+	(void)pid; (void)flags;
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* ---- helpers ---- */
+
+static struct config cfg;
+
+static struct {
+	unsigned calls;
+	bool ok;
+	char why[256];
+} answer;
+
+static void waiter_release(struct session_waiter *w, struct session *s, bool ok, const char *why)
+{
+	(void)s;
+	assert_null(w->session); /* detached first */
+	answer.calls++;
+	answer.ok = ok;
+	snprintf(answer.why, sizeof(answer.why), "%s", why);
+}
+
+static struct session *login(bool *ready, int expect)
+{
+	struct proto_open_session req = {0};
+	snprintf(req.user, sizeof(req.user), "alice");
+	snprintf(req.service, sizeof(req.service), "login");
+	struct session *s = NULL;
+	char err[256] = "";
+	assert_int_equal(session_open(&req, getpid(), &s, ready, err, sizeof(err)), expect);
+	assert_non_null(s);
+	return s;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&sup, 0, sizeof(sup));
+	memset(&answer, 0, sizeof(answer));
+	memset(srcs, 0, sizeof(srcs));
+	marked = false;
+	env_forgotten = 0;
+	sup.start_to = MANAGER_READY;
+	config_defaults(&cfg);
+	cfg.manage_rundir = CONFIG_RUNDIR_NO;
+	cfg.linger = CONFIG_LINGER_NO;
+	cfg.stop_delay = 10;
+	assert_int_equal(users_init(&cfg), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	users_finish();
+	return 0;
+}
+
+/* ---- tests ---- */
+
+/* The last session ends: the manager stops after stop_delay, not before;
+ * then the user is released (freed only after the dispatch). */
+static void test_stop_delay(void **state)
+{
+	(void)state;
+	bool ready;
+	struct session *s = login(&ready, 0);
+	assert_true(ready);
+	struct user *u = user_find(ALICE);
+	assert_non_null(u);
+	assert_int_equal(u->mgr.state, MANAGER_READY);
+	session_close(s, "logout");
+	assert_int_equal(sup.stops, 0);
+	assert_true(timer_armed(&u->stop_delay));
+	assert_int_equal(u->stop_delay.deadline, cfg.stop_delay * 1000);
+	fire(&u->stop_delay);
+	assert_int_equal(sup.stops, 1);
+	assert_int_equal(u->mgr.state, MANAGER_STOPPING);
+	assert_ptr_equal(user_find(ALICE), u); /* kept while its manager stops */
+	manager_stopped(&u->mgr);
+	assert_null(user_find(ALICE)); /* released at once ... */
+	assert_int_equal(u->uid, ALICE); /* ... but still readable until collected */
+	assert_int_equal(env_forgotten, 2); /* at the stop, and with the user */
+	users_collect();
+}
+
+/* A login within the stop delay keeps the manager running. */
+static void test_login_within_stop_delay(void **state)
+{
+	(void)state;
+	bool ready;
+	session_close(login(&ready, 0), "logout");
+	struct user *u = user_find(ALICE);
+	assert_true(timer_armed(&u->stop_delay));
+	struct session *s = login(&ready, 0);
+	assert_true(ready);
+	assert_false(timer_armed(&u->stop_delay));
+	assert_int_equal(sup.stops, 0);
+	assert_int_equal(u->nsessions, 1);
+	session_close(s, "logout");
+}
+
+/* stop_delay = 0: stopped as the last session ends. */
+static void test_no_stop_delay(void **state)
+{
+	(void)state;
+	cfg.stop_delay = 0;
+	bool ready;
+	session_close(login(&ready, 0), "logout");
+	struct user *u = user_find(ALICE);
+	assert_int_equal(sup.stops, 1);
+	assert_false(timer_armed(&u->stop_delay));
+	manager_stopped(&u->mgr);
+	assert_null(user_find(ALICE));
+}
+
+/* linger = yes, or maybe with a mark: the manager outlives the sessions. */
+static void test_linger(void **state)
+{
+	(void)state;
+	bool ready;
+	cfg.linger = CONFIG_LINGER_YES;
+	session_close(login(&ready, 0), "logout");
+	struct user *u = user_find(ALICE);
+	assert_non_null(u);
+	assert_false(timer_armed(&u->stop_delay));
+	assert_int_equal(sup.stops, 0);
+
+	cfg.linger = CONFIG_LINGER_MAYBE;
+	marked = true;
+	u->linger = true;
+	session_close(login(&ready, 0), "logout");
+	assert_false(timer_armed(&u->stop_delay));
+	assert_int_equal(sup.stops, 0);
+
+	/* Unmarked with no session left: stopped at once, then released. */
+	char err[128];
+	assert_int_equal(user_set_linger("alice", false, err, sizeof(err)), 0);
+	assert_string_equal(err, "alice no longer lingers");
+	assert_int_equal(sup.stops, 1);
+	manager_stopped(&u->mgr);
+	assert_null(user_find(ALICE));
+}
+
+/* A session whose login process dies is closed like a logout. */
+static void test_login_dies(void **state)
+{
+	(void)state;
+	bool ready;
+	struct session *s = login(&ready, 0);
+	uint64_t id = s->id;
+	login_dies(s);
+	assert_null(session_find(id));
+	struct user *u = user_find(ALICE);
+	assert_int_equal(u->nsessions, 0);
+	assert_true(timer_armed(&u->stop_delay));
+}
+
+/* A login that waits for a starting manager is answered when it is ready,
+ * or told why not when it fails or its session closes. */
+static void test_waiting_login(void **state)
+{
+	(void)state;
+	sup.start_to = MANAGER_STARTING;
+	bool ready;
+	struct session *s = login(&ready, 0);
+	assert_false(ready);
+	struct session_waiter w = {.release = waiter_release};
+	session_wait(s, &w);
+	struct user *u = s->user;
+	u->mgr.ev->ready(u->mgr.owner);
+	assert_int_equal(answer.calls, 1);
+	assert_true(answer.ok);
+	assert_string_equal(answer.why, "ready");
+	assert_null(s->waiter);
+	u->mgr.ev->ready(u->mgr.owner); /* answered once only */
+	assert_int_equal(answer.calls, 1);
+
+	struct session *s2 = login(&ready, 0);
+	session_wait(s2, &w);
+	u->mgr.ev->abandoned(u->mgr.owner, "manager exited with status 1 before it was ready");
+	assert_int_equal(answer.calls, 2);
+	assert_false(answer.ok);
+	assert_string_equal(answer.why, "manager exited with status 1 before it was ready");
+
+	struct session *s3 = login(&ready, 0);
+	session_wait(s3, &w);
+	session_close(s3, "logout");
+	assert_int_equal(answer.calls, 3);
+	assert_false(answer.ok);
+	assert_string_equal(answer.why, "session closed while waiting");
+	session_close(s2, "logout");
+	session_close(s, "logout");
+}
+
+/* The manager fails for good: waiting logins hear why; the user stays
+ * visible (FAILED) while it has sessions, and after them. */
+static void test_manager_failed(void **state)
+{
+	(void)state;
+	sup.start_to = MANAGER_STARTING;
+	bool ready;
+	struct session *s = login(&ready, 0);
+	struct session_waiter w = {.release = waiter_release};
+	session_wait(s, &w);
+	struct user *u = s->user;
+	u->mgr.state = MANAGER_FAILED;
+	u->mgr.ev->failed(u->mgr.owner, "manager exited with status 1 before it was ready");
+	assert_int_equal(answer.calls, 1);
+	assert_false(answer.ok);
+	session_close(s, "logout");
+	assert_ptr_equal(user_find(ALICE), u);
+	assert_false(timer_armed(&u->stop_delay));
+	/* stop-user forgets it. */
+	char err[128];
+	assert_int_equal(user_stop(u, err, sizeof(err)), 0);
+	assert_null(user_find(ALICE));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_stop_delay),
+		T(test_login_within_stop_delay),
+		T(test_no_stop_delay),
+		T(test_linger),
+		T(test_login_dies),
+		T(test_waiting_login),
+		T(test_manager_failed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

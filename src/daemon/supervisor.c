@@ -436,27 +436,6 @@ static bool is_child(pid_t pid)
 	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
-/* The real uid of pid, from /proc/PID/status. -1 if it cannot be read. */
-static int proc_uid(pid_t pid, uid_t *uid)
-{
-	char path[64], buf[4096];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *p = strstr(buf, "\nUid:");
-	unsigned long v;
-	if (!p || sscanf(p + 5, "%lu", &v) != 1)
-		return -1;
-	*uid = (uid_t)v;
-	return 0;
-}
-
 void manager_adopt(struct manager *mgr, struct manager_record *rec)
 {
 	const struct account *u = &mgr->acct;

@@ -21,6 +21,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "poller.h"
+#include "proc.h"
 
 static const struct config *config; /* the daemon's: valid and current across reloads */
 static char base[PATH_MAX]; /* …/dinit-userservd, "" when cgroups are not used */
@@ -315,55 +316,6 @@ struct proc_entry {
 	bool seen; /* reached by the walk (guards a torn snapshot's cycle) */
 };
 
-/* ppid, start time and whether it is dead, from /proc/PID/stat. */
-static int read_stat(pid_t pid, pid_t *ppid, uint64_t *start, bool *dead)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parens: fields resume after the
-	 * last ')'. Then: state(3) ppid(4) ... starttime(22). */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || !p[2])
-		return -1;
-	*dead = p[2] == 'Z' || p[2] == 'X';
-	p += 3; /* at the space before field 4 */
-	*ppid = (pid_t)strtol(p, NULL, 10);
-	for (int field = 4; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return -1;
-	*start = strtoull(p + 1, NULL, 10);
-	return 0;
-}
-
-/* The real uid, from /proc/PID/status. */
-static int read_uid(pid_t pid, uid_t *uid)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *p = strstr(buf, "\nUid:");
-	if (!p)
-		return -1;
-	*uid = (uid_t)strtoul(p + 5, NULL, 10);
-	return 0;
-}
-
 static int by_pid(const void *a, const void *b)
 {
 	const struct proc_entry *x = a, *y = b;
@@ -426,7 +378,7 @@ static ssize_t proc_snapshot(struct proc_entry **out)
 		bool dead;
 		e->pid = (pid_t)atoi(de->d_name);
 		e->seen = false;
-		if (read_stat(e->pid, &e->ppid, &e->start, &dead) == 0 && !dead)
+		if (proc_stat(e->pid, &e->ppid, &e->start, &dead) == 0 && !dead)
 			n++;
 	}
 	closedir(d);
@@ -478,9 +430,9 @@ static bool still_ours(const struct proc_entry *e, uid_t uid, pid_t self, pid_t 
 	uint64_t start;
 	bool dead;
 	uid_t now_uid;
-	if (read_stat(e->pid, &ppid, &start, &dead) < 0 || dead || start != e->start)
+	if (proc_stat(e->pid, &ppid, &start, &dead) < 0 || dead || start != e->start)
 		return false;
-	if (read_uid(e->pid, &now_uid) < 0 || now_uid != uid)
+	if (proc_uid(e->pid, &now_uid) < 0 || now_uid != uid)
 		return false;
 	if (e->pid != root && spared && spared(e->pid))
 		return false;

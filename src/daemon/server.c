@@ -23,7 +23,6 @@
 #include "userenv.h"
 
 #define REQUEST_DEADLINE_MS 5000      /* a client must send its request within */
-#define WAIT_GRACE_MS 5000            /* beyond login_timeout for a waiting login */
 #define OUTQ_MAX_BYTES (8u << 20)     /* a client that reads nothing is dropped */
 #define ROOT_CONNECTIONS_MAX 4096     /* root is exempt from max_connections, not unbounded */
 #define REFUSED_LOG_BURST 5           /* refused requests logged per uid and window */
@@ -82,8 +81,8 @@ static struct client *reexec_client; /* who asked, answered by the outcome */
 static void client_destroy(struct client *c);
 static void client_drop(struct client *c);
 static struct client *client_add(int fd);
-static void client_wait_release(struct session_waiter *w, struct session *s, bool ok,
-	const char *message);
+static void client_wait_release(struct session_waiter *w, struct session *s,
+	enum session_wait_result result, const char *message);
 
 static unsigned *uid_count_ref(uid_t uid, bool create)
 {
@@ -282,34 +281,31 @@ static int handle_open(struct client *c, const struct proto_open_session *req)
 			"refused", (int)c->pid, req->user);
 		return client_send_result(c, EPERM, "a manager's own PAM session is not a login");
 	}
-	char err[PROTO_TEXT_SIZE];
-	bool ready = false;
+	char err[PROTO_TEXT_SIZE] = "";
 	struct proto_msg m = {.type = PROTO_OPEN_REPLY};
+	struct proto_open_reply *rep = &m.u.open_reply;
 	struct session *s = NULL;
-	int r = session_open(req, c->pid, &s, &ready, err, sizeof(err));
-	if (r < 0) {
-		if (s) /* tracked, so that the module closes it */
-			session_fill_reply(s, &m.u.open_reply);
-		m.u.open_reply.status = PROTO_OPEN_FAILED;
-		m.u.open_reply.dbus_address[0] = '\0';
-		proto_strlcpy(m.u.open_reply.message, err, sizeof(m.u.open_reply.message));
-		return client_send(c, &m);
+	enum session_outcome o = session_open(req, c->pid, &c->wait, &s, err, sizeof(err));
+	if (s) /* tracked: the module closes it, whatever the outcome */
+		session_fill_reply(s, rep);
+	switch (o) {
+	case SESSION_UNTRACKED: /* nothing to wait for, nothing to close */
+	case SESSION_READY:
+		rep->status = PROTO_OPEN_READY;
+		break;
+	case SESSION_WAITING: /* answered by client_wait_release */
+		rep->status = PROTO_OPEN_WAIT;
+		rep->timeout_ms = c->wait.timeout_ms;
+		rep->dbus_address[0] = '\0'; /* only once ready */
+		timer_disarm(&c->deadline); /* the wait has its own (user.c) */
+		break;
+	case SESSION_REFUSED:
+	case SESSION_FAILED:
+		rep->status = PROTO_OPEN_FAILED;
+		rep->dbus_address[0] = '\0';
+		proto_strlcpy(rep->message, err, sizeof(rep->message));
+		break;
 	}
-	if (!s) { /* not tracked: nothing to wait for, nothing to close */
-		m.u.open_reply.status = PROTO_OPEN_READY;
-		return client_send(c, &m);
-	}
-	session_fill_reply(s, &m.u.open_reply);
-	if (ready) {
-		m.u.open_reply.status = PROTO_OPEN_READY;
-		return client_send(c, &m);
-	}
-	const struct config *cfg = config;
-	m.u.open_reply.status = PROTO_OPEN_WAIT;
-	m.u.open_reply.timeout_ms = cfg->login_timeout * 1000u;
-	m.u.open_reply.dbus_address[0] = '\0'; /* only once ready */
-	session_wait(s, &c->wait);
-	timer_arm(&c->deadline, (uint64_t)cfg->login_timeout * 1000 + WAIT_GRACE_MS);
 	return client_send(c, &m);
 }
 
@@ -614,8 +610,7 @@ static void client_drop(struct client *c)
 
 static void client_destroy(struct client *c)
 {
-	if (c->wait.session)
-		c->wait.session->waiter = NULL;
+	session_unwait(&c->wait);
 	if (c == reexec_client)
 		reexec_client = NULL;
 	if (c->env_job)
@@ -845,10 +840,16 @@ void server_finish(void)
 }
 
 /* The answer to a login waiting for its manager (struct session_waiter). */
-static void client_wait_release(struct session_waiter *w, struct session *s, bool ok,
-	const char *message)
+static void client_wait_release(struct session_waiter *w, struct session *s,
+	enum session_wait_result result, const char *message)
 {
 	struct client *c = container_of(w, struct client, wait);
+	if (result == SESSION_WAIT_EXPIRED) { /* the login went on without an answer */
+		log_debug("client pid %d: %s, closing", (int)c->pid, message);
+		client_drop(c);
+		return;
+	}
+	bool ok = result == SESSION_WAIT_READY;
 	struct proto_msg m = {.type = PROTO_OPEN_REPLY};
 	session_fill_reply(s, &m.u.open_reply);
 	m.u.open_reply.status = ok ? PROTO_OPEN_READY : PROTO_OPEN_FAILED;
@@ -902,20 +903,8 @@ void server_adopt_clients(struct handover *h)
 			continue;
 		}
 		/* The login still waits: answer now, or when the manager is ready. */
-		session_wait(s, &c->wait);
-		timer_arm(&c->deadline, (uint64_t)config->login_timeout * 1000 + WAIT_GRACE_MS);
-		switch (s->user->mgr.state) {
-		case MANAGER_READY:
-			session_release_waiter(s, true, "ready");
-			break;
-		case MANAGER_FAILED:
-		case MANAGER_STOPPED:
-			session_release_waiter(s, false, s->user->mgr.last_failure[0]
-				? s->user->mgr.last_failure : "the manager is not running");
-			break;
-		default:
-			break;
-		}
+		timer_disarm(&c->deadline);
+		session_rewait(s, &c->wait);
 	}
 }
 

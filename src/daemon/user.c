@@ -20,6 +20,10 @@
 #include "state.h"
 #include "userenv.h"
 
+/* A waiting login is held this long beyond login_timeout, after which the
+ * PAM module has long gone on without its manager. */
+#define SESSION_WAIT_GRACE_MS 5000
+
 static const struct config *config; /* the daemon's: valid and current across reloads */
 static struct hmap users;    /* by uid */
 static struct user *released; /* unlinked, freed by users_collect */
@@ -39,6 +43,11 @@ static bool user_lingers(const struct user *u)
 }
 
 static void user_rundir_removed(uid_t uid, const char *path);
+static void user_release_waiters(struct user *u, enum session_wait_result result,
+	const char *why);
+static void session_wait(struct session *s, struct session_waiter *w);
+static void session_release_waiter(struct session *s, enum session_wait_result result,
+	const char *why);
 
 int users_init(const struct config *cfg)
 {
@@ -395,12 +404,11 @@ static int session_setup_rundir(struct user *u, struct session *s,
 	return 0;
 }
 
-int session_open(const struct proto_open_session *req, pid_t pid,
-	struct session **out, bool *ready, char *err, size_t errlen)
+enum session_outcome session_open(const struct proto_open_session *req, pid_t pid,
+	struct session_waiter *w, struct session **out, char *err, size_t errlen)
 {
 	const struct config *cfg = config;
 	*out = NULL;
-	*ready = true;
 	struct passwd pwbuf, *pw = NULL;
 	char buf[4096];
 	struct user *known = user_find_by_name(req->user);
@@ -417,17 +425,17 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 		snprintf(err, errlen, "unknown user '%.64s'%s%s", req->user, r ? ": " : "",
 			r ? strerror(r) : "");
 		log_warn("session refused: %s", err);
-		return -1;
+		return SESSION_REFUSED;
 	}
 	if (pw->pw_uid == 0 && !cfg->root_session) {
 		log_debug("session of root (%s) not tracked: root_session = no", req->service);
-		return 0;
+		return SESSION_UNTRACKED;
 	}
 	int pidfd = (int)pidfd_open(pid, 0);
 	if (pidfd < 0) {
 		snprintf(err, errlen, "cannot watch login process %d: %s", (int)pid, strerror(errno));
 		log_err("session of %s refused: %s", pw->pw_name, err);
-		return -1;
+		return SESSION_REFUSED;
 	}
 	struct user *u = user_find(pw->pw_uid);
 	if (!warm)
@@ -478,47 +486,44 @@ int session_open(const struct proto_open_session *req, pid_t pid,
 		"class %s", (unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
 		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid,
 		s->session_class);
-	if (!s->has_manager) { /* tracked only: no manager, no waiting */
-		*out = s;
-		return 0;
-	}
+	*out = s;
+	if (!s->has_manager) /* tracked only: no manager, no waiting */
+		return SESSION_READY;
 	timer_disarm(&u->stop_delay); /* a login within stop_delay keeps the manager */
 
-	if (u->rundir_wait) { /* started by user_rundir_removed */
-		*ready = cfg->login_timeout == 0;
-		*out = s;
-		return 0;
-	}
-	enum manager_state before = u->mgr.state;
-	manager_start(&u->mgr);
-	switch (u->mgr.state) {
-	case MANAGER_READY:
-		break;
-	case MANAGER_STARTING:
-	case MANAGER_STOPPING: /* starts again once stopped */
-		*ready = cfg->login_timeout == 0;
-		break;
-	case MANAGER_BACKOFF:
-		if (before == MANAGER_BACKOFF) { /* a restart is already due */
-			*ready = cfg->login_timeout == 0;
+	bool starting = u->rundir_wait; /* started by user_rundir_removed */
+	if (!starting) {
+		enum manager_state before = u->mgr.state;
+		manager_start(&u->mgr);
+		switch (u->mgr.state) {
+		case MANAGER_READY:
+			return SESSION_READY;
+		case MANAGER_STARTING:
+		case MANAGER_STOPPING: /* starts again once stopped */
+			starting = true;
+			break;
+		case MANAGER_BACKOFF: /* a restart was already due, or the start itself failed */
+			starting = before == MANAGER_BACKOFF;
+			break;
+		default:
 			break;
 		}
-		/* else the start itself failed */
-		/* fall through */
-	default:
+	}
+	if (!starting) {
 		snprintf(err, errlen, "the service manager of %s failed: %s", u->name,
 			u->mgr.last_failure);
-		*out = s;
-		return -2;
+		return SESSION_FAILED;
 	}
-	*out = s;
-	return 0;
+	if (cfg->login_timeout == 0) /* logins never wait */
+		return SESSION_READY;
+	session_wait(s, w);
+	return SESSION_WAITING;
 fail:
 	free(s);
 	close(pidfd);
 	if (created && u)
 		user_release_if_idle(u);
-	return -1;
+	return SESSION_REFUSED;
 }
 
 void session_close(struct session *s, const char *why)
@@ -526,9 +531,7 @@ void session_close(struct session *s, const char *why)
 	struct user *u = s->user;
 	log_info("session %llu closed: user %s, service %s (%s)", (unsigned long long)s->id,
 		u->name, s->service, why);
-	if (s->waiter) {
-		session_release_waiter(s, false, "session closed while waiting");
-	}
+	session_release_waiter(s, SESSION_WAIT_FAILED, "session closed while waiting");
 	poller_remove_fd(s->pidfd_src);
 	close(s->pidfd);
 	hmap_remove(&sessions, &s->node);
@@ -661,27 +664,70 @@ void users_stop_all(void)
 	}
 }
 
-void user_release_waiters(struct user *u, bool ok, const char *why)
-{
-	for (struct session *s = u->sessions; s; s = s->next)
-		if (s->waiter)
-			session_release_waiter(s, ok, why);
-}
-
-void session_wait(struct session *s, struct session_waiter *w)
-{
-	s->waiter = w;
-	w->session = s;
-}
-
-void session_release_waiter(struct session *s, bool ok, const char *why)
+/* Detach the login waiting on s (if any) and give it its answer. */
+static void session_release_waiter(struct session *s, enum session_wait_result result,
+	const char *why)
 {
 	struct session_waiter *w = s->waiter;
 	if (!w)
 		return;
-	s->waiter = NULL;
+	session_unwait(w);
+	w->release(w, s, result, why);
+}
+
+/* Answer every login waiting for u's manager. */
+static void user_release_waiters(struct user *u, enum session_wait_result result,
+	const char *why)
+{
+	for (struct session *s = u->sessions; s; s = s->next)
+		session_release_waiter(s, result, why);
+}
+
+/* The login gave up waiting (the module's own deadline is login_timeout) a
+ * grace ago: its connection is not held any longer. */
+static void session_wait_expired(struct timer *t, void *data)
+{
+	(void)t;
+	struct session_waiter *w = data;
+	if (w->session)
+		session_release_waiter(w->session, SESSION_WAIT_EXPIRED,
+			"timed out waiting for the service manager");
+}
+
+/* Attach w to s (neither attached yet): the login waits up to login_timeout. */
+static void session_wait(struct session *s, struct session_waiter *w)
+{
+	s->waiter = w;
+	w->session = s;
+	w->timeout_ms = config->login_timeout * 1000u;
+	timer_init(&w->expiry, session_wait_expired, w);
+	timer_arm(&w->expiry, (uint64_t)w->timeout_ms + SESSION_WAIT_GRACE_MS);
+}
+
+void session_unwait(struct session_waiter *w)
+{
+	if (!w->session)
+		return;
+	w->session->waiter = NULL;
 	w->session = NULL;
-	w->release(w, s, ok, why);
+	timer_disarm(&w->expiry);
+}
+
+void session_rewait(struct session *s, struct session_waiter *w)
+{
+	session_wait(s, w);
+	switch (s->user->mgr.state) {
+	case MANAGER_READY:
+		session_release_waiter(s, SESSION_WAIT_READY, "ready");
+		break;
+	case MANAGER_FAILED:
+	case MANAGER_STOPPED:
+		session_release_waiter(s, SESSION_WAIT_FAILED, s->user->mgr.last_failure[0]
+			? s->user->mgr.last_failure : "the manager is not running");
+		break;
+	default:
+		break;
+	}
 }
 
 /* Events from the supervisor (struct manager_events; owner: the user). */
@@ -689,7 +735,7 @@ static void user_manager_ready(void *owner)
 {
 	struct user *u = owner;
 	log_info("manager of %s is ready", u->name);
-	user_release_waiters(u, true, "ready");
+	user_release_waiters(u, SESSION_WAIT_READY, "ready");
 }
 
 static void user_manager_failed(void *owner, const char *why)
@@ -698,7 +744,7 @@ static void user_manager_failed(void *owner, const char *why)
 	log_err("manager of %s failed: %s", u->name, why);
 	if (u->mgr.state == MANAGER_FAILED) /* not a readiness check that failed */
 		userenv_forget(u->uid);
-	user_release_waiters(u, false, why);
+	user_release_waiters(u, SESSION_WAIT_FAILED, why);
 	user_release_if_idle(u);
 }
 
@@ -706,7 +752,7 @@ static void user_manager_stopped(void *owner)
 {
 	struct user *u = owner;
 	userenv_forget(u->uid); /* kept across restarts, not across a stop */
-	user_release_waiters(u, false, "the manager was stopped");
+	user_release_waiters(u, SESSION_WAIT_FAILED, "the manager was stopped");
 	user_release_if_idle(u);
 }
 
@@ -717,7 +763,7 @@ static void user_manager_changed(void *owner)
 
 static void user_manager_abandoned(void *owner, const char *why)
 {
-	user_release_waiters(owner, false, why);
+	user_release_waiters(owner, SESSION_WAIT_FAILED, why);
 }
 
 static const struct manager_events user_manager_events = {
@@ -789,7 +835,7 @@ static void user_rundir_removed(uid_t uid, const char *path)
 	char err[PROTO_TEXT_SIZE];
 	if (user_make_rundir(u, err, sizeof(err)) < 0) {
 		log_err("the manager of %s is not started: %s", u->name, err);
-		user_release_waiters(u, false, err);
+		user_release_waiters(u, SESSION_WAIT_FAILED, err);
 		return;
 	}
 	if (!u->rundir_wait && (u->nmanager_sessions || user_lingers(u)))

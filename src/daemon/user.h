@@ -27,12 +27,23 @@
 
 struct session;
 
+/* How a login's wait for its session's manager ended. */
+enum session_wait_result {
+	SESSION_WAIT_READY,   /* the manager is ready */
+	SESSION_WAIT_FAILED,  /* it failed or was stopped, or the session closed: why says */
+	SESSION_WAIT_EXPIRED, /* login_timeout and a grace passed: the login gave up long ago */
+};
+
 /* A login waiting for its session's manager to be ready: embedded in its
- * owner (the server's client), attached to at most one session. */
+ * owner (the server's client), attached to at most one session. The owner
+ * sets release; the rest is user.c's. */
 struct session_waiter {
 	struct session *session; /* the session it waits on, or NULL */
-	/* The answer: ready (ok) or not, why. Detached already when called. */
-	void (*release)(struct session_waiter *w, struct session *s, bool ok, const char *why);
+	uint32_t timeout_ms;     /* how long the login waits (told to it in WAIT) */
+	struct timer expiry;     /* then, after a grace, SESSION_WAIT_EXPIRED */
+	/* The answer, exactly once per wait. Detached already when called. */
+	void (*release)(struct session_waiter *w, struct session *s,
+		enum session_wait_result result, const char *why);
 };
 
 struct session {
@@ -92,16 +103,25 @@ struct user *user_find(uid_t uid);
 struct user *user_find_by_arg(const char *arg);
 struct session *session_find(uint64_t id);
 
+/* What became of a login's OPEN_SESSION (session_open). */
+enum session_outcome {
+	SESSION_REFUSED,   /* no session: err says why */
+	SESSION_UNTRACKED, /* a login this daemon does not track (root without root_session) */
+	SESSION_READY,     /* the login goes on at once */
+	SESSION_WAITING,   /* w is attached: the login waits up to w->timeout_ms */
+	SESSION_FAILED,    /* tracked (the module closes it) but its manager failed: err */
+};
+
 /*
- * Open a session for the OPEN_SESSION request `req`, from process pid.
- * Returns 0 with *out set (NULL: a login this daemon does not track, e.g.
- * root without root_session) and *ready telling whether the login may go on
- * at once (else it waits: see session->waiter); -1 with a message in err
- * (no session); or -2: the session is tracked (*out) but its manager failed
- * to start, err says why.
+ * Open a session for the OPEN_SESSION request req from process pid. *out is
+ * the session (NULL when REFUSED or UNTRACKED). This is where the login-wait
+ * policy lives: a login waits (w attached to the session, w->timeout_ms =
+ * login_timeout) while the manager starts, unless login_timeout is 0, and is
+ * released through w->release when the manager is ready or is not, or with
+ * SESSION_WAIT_EXPIRED a grace after the login itself gave up.
  */
-int session_open(const struct proto_open_session *req, pid_t pid,
-	struct session **out, bool *ready, char *err, size_t errlen);
+enum session_outcome session_open(const struct proto_open_session *req, pid_t pid,
+	struct session_waiter *w, struct session **out, char *err, size_t errlen);
 /* End a session. May release its user (see above). */
 void session_close(struct session *s, const char *why);
 
@@ -142,12 +162,10 @@ void users_restore(struct handover *h);
 /* Before a reexec: hand over every starting manager's readiness fds. */
 void users_handover(struct handover *h);
 
-/* Answer every login waiting for u's manager. */
-void user_release_waiters(struct user *u, bool ok, const char *why);
-/* Attach w to s (neither attached yet). */
-void session_wait(struct session *s, struct session_waiter *w);
-/* Detach the login waiting on s (if any) and tell it its manager is ready
- * (ok) or not. */
-void session_release_waiter(struct session *s, bool ok, const char *why);
+/* Attach w to s again (a login that waited across a reexec; neither is
+ * attached): answered at once if the manager is already ready or down. */
+void session_rewait(struct session *s, struct session_waiter *w);
+/* Detach w from its session without an answer (its login is gone). */
+void session_unwait(struct session_waiter *w);
 
 #endif

@@ -201,6 +201,10 @@ static struct passwd alice = {
 	.pw_name = "alice", .pw_uid = ALICE, .pw_gid = ALICE, .pw_dir = "/home/alice",
 	.pw_shell = "/bin/sh", .pw_passwd = "x", .pw_gecos = "",
 };
+static struct passwd root = {
+	.pw_name = "root", .pw_uid = 0, .pw_gid = 0, .pw_dir = "/root",
+	.pw_shell = "/bin/sh", .pw_passwd = "x", .pw_gecos = "",
+};
 
 int __wrap_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t len,
 	struct passwd **out);
@@ -209,9 +213,9 @@ int __wrap_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t len
 {
 	(void)buf; (void)len;
 	*out = NULL;
-	if (strcmp(name, "alice"))
+	if (strcmp(name, "alice") && strcmp(name, "root"))
 		return 0;
-	*pw = alice;
+	*pw = strcmp(name, "root") ? alice : root;
 	*out = pw;
 	return 0;
 }
@@ -241,27 +245,48 @@ static struct config cfg;
 
 static struct {
 	unsigned calls;
-	bool ok;
+	enum session_wait_result result;
 	char why[256];
 } answer;
 
-static void waiter_release(struct session_waiter *w, struct session *s, bool ok, const char *why)
+static void waiter_release(struct session_waiter *w, struct session *s,
+	enum session_wait_result result, const char *why)
 {
 	(void)s;
 	assert_null(w->session); /* detached first */
+	assert_false(timer_armed(&w->expiry));
 	answer.calls++;
-	answer.ok = ok;
+	answer.result = result;
 	snprintf(answer.why, sizeof(answer.why), "%s", why);
 }
 
-static struct session *login(bool *ready, int expect)
+/* One waiter per login, as the server embeds one in each client. */
+static struct session_waiter waiters[8];
+static unsigned nwaiters;
+static char open_err[256];
+
+static struct session *login_as(const char *name, enum session_outcome expect,
+	struct session_waiter **wp)
 {
 	struct proto_open_session req = {0};
-	snprintf(req.user, sizeof(req.user), "alice");
+	snprintf(req.user, sizeof(req.user), "%s", name);
 	snprintf(req.service, sizeof(req.service), "login");
+	assert_true(nwaiters < 8);
+	struct session_waiter *w = &waiters[nwaiters++];
+	w->release = waiter_release;
 	struct session *s = NULL;
-	char err[256] = "";
-	assert_int_equal(session_open(&req, getpid(), &s, ready, err, sizeof(err)), expect);
+	open_err[0] = '\0';
+	assert_int_equal(session_open(&req, getpid(), w, &s, open_err, sizeof(open_err)), expect);
+	/* w is attached exactly when the login waits. */
+	assert_ptr_equal(w->session, expect == SESSION_WAITING ? s : NULL);
+	if (wp)
+		*wp = w;
+	return s;
+}
+
+static struct session *login(enum session_outcome expect)
+{
+	struct session *s = login_as("alice", expect, NULL);
 	assert_non_null(s);
 	return s;
 }
@@ -272,6 +297,8 @@ static int setup(void **state)
 	memset(&sup, 0, sizeof(sup));
 	memset(&answer, 0, sizeof(answer));
 	memset(srcs, 0, sizeof(srcs));
+	memset(waiters, 0, sizeof(waiters));
+	nwaiters = 0;
 	marked = false;
 	env_forgotten = 0;
 	sup.start_to = MANAGER_READY;
@@ -297,9 +324,7 @@ static int teardown(void **state)
 static void test_stop_delay(void **state)
 {
 	(void)state;
-	bool ready;
-	struct session *s = login(&ready, 0);
-	assert_true(ready);
+	struct session *s = login(SESSION_READY);
 	struct user *u = user_find(ALICE);
 	assert_non_null(u);
 	assert_int_equal(u->mgr.state, MANAGER_READY);
@@ -322,12 +347,10 @@ static void test_stop_delay(void **state)
 static void test_login_within_stop_delay(void **state)
 {
 	(void)state;
-	bool ready;
-	session_close(login(&ready, 0), "logout");
+	session_close(login(SESSION_READY), "logout");
 	struct user *u = user_find(ALICE);
 	assert_true(timer_armed(&u->stop_delay));
-	struct session *s = login(&ready, 0);
-	assert_true(ready);
+	struct session *s = login(SESSION_READY);
 	assert_false(timer_armed(&u->stop_delay));
 	assert_int_equal(sup.stops, 0);
 	assert_int_equal(u->nsessions, 1);
@@ -339,8 +362,7 @@ static void test_no_stop_delay(void **state)
 {
 	(void)state;
 	cfg.stop_delay = 0;
-	bool ready;
-	session_close(login(&ready, 0), "logout");
+	session_close(login(SESSION_READY), "logout");
 	struct user *u = user_find(ALICE);
 	assert_int_equal(sup.stops, 1);
 	assert_false(timer_armed(&u->stop_delay));
@@ -352,9 +374,8 @@ static void test_no_stop_delay(void **state)
 static void test_linger(void **state)
 {
 	(void)state;
-	bool ready;
 	cfg.linger = CONFIG_LINGER_YES;
-	session_close(login(&ready, 0), "logout");
+	session_close(login(SESSION_READY), "logout");
 	struct user *u = user_find(ALICE);
 	assert_non_null(u);
 	assert_false(timer_armed(&u->stop_delay));
@@ -363,7 +384,7 @@ static void test_linger(void **state)
 	cfg.linger = CONFIG_LINGER_MAYBE;
 	marked = true;
 	u->linger = true;
-	session_close(login(&ready, 0), "logout");
+	session_close(login(SESSION_READY), "logout");
 	assert_false(timer_armed(&u->stop_delay));
 	assert_int_equal(sup.stops, 0);
 
@@ -380,8 +401,7 @@ static void test_linger(void **state)
 static void test_login_dies(void **state)
 {
 	(void)state;
-	bool ready;
-	struct session *s = login(&ready, 0);
+	struct session *s = login(SESSION_READY);
 	uint64_t id = s->id;
 	login_dies(s);
 	assert_null(session_find(id));
@@ -396,34 +416,142 @@ static void test_waiting_login(void **state)
 {
 	(void)state;
 	sup.start_to = MANAGER_STARTING;
-	bool ready;
-	struct session *s = login(&ready, 0);
-	assert_false(ready);
-	struct session_waiter w = {.release = waiter_release};
-	session_wait(s, &w);
+	struct session *s = login(SESSION_WAITING);
+	assert_int_equal(waiters[0].timeout_ms, cfg.login_timeout * 1000);
 	struct user *u = s->user;
 	u->mgr.ev->ready(u->mgr.owner);
 	assert_int_equal(answer.calls, 1);
-	assert_true(answer.ok);
+	assert_int_equal(answer.result, SESSION_WAIT_READY);
 	assert_string_equal(answer.why, "ready");
 	assert_null(s->waiter);
 	u->mgr.ev->ready(u->mgr.owner); /* answered once only */
 	assert_int_equal(answer.calls, 1);
 
-	struct session *s2 = login(&ready, 0);
-	session_wait(s2, &w);
+	u->mgr.state = MANAGER_STARTING; /* restarting: the next logins wait */
+	struct session *s2 = login(SESSION_WAITING);
 	u->mgr.ev->abandoned(u->mgr.owner, "manager exited with status 1 before it was ready");
 	assert_int_equal(answer.calls, 2);
-	assert_false(answer.ok);
+	assert_int_equal(answer.result, SESSION_WAIT_FAILED);
 	assert_string_equal(answer.why, "manager exited with status 1 before it was ready");
 
-	struct session *s3 = login(&ready, 0);
-	session_wait(s3, &w);
+	struct session *s3 = login(SESSION_WAITING);
 	session_close(s3, "logout");
 	assert_int_equal(answer.calls, 3);
-	assert_false(answer.ok);
+	assert_int_equal(answer.result, SESSION_WAIT_FAILED);
 	assert_string_equal(answer.why, "session closed while waiting");
 	session_close(s2, "logout");
+	session_close(s, "logout");
+}
+
+/* The login-wait policy: a login is held login_timeout plus a grace, then
+ * released as expired; with login_timeout = 0 logins never wait. */
+static void test_login_timeout(void **state)
+{
+	(void)state;
+	sup.start_to = MANAGER_STARTING;
+	cfg.login_timeout = 7;
+	struct session_waiter *w;
+	struct session *s = login_as("alice", SESSION_WAITING, &w);
+	assert_int_equal(w->timeout_ms, 7000);
+	assert_true(timer_armed(&w->expiry));
+	assert_int_equal(w->expiry.deadline, 7000 + 5000);
+	fire(&w->expiry);
+	assert_int_equal(answer.calls, 1);
+	assert_int_equal(answer.result, SESSION_WAIT_EXPIRED);
+	assert_null(s->waiter);
+	assert_ptr_equal(session_find(s->id), s); /* the session stays: the login went on */
+
+	cfg.login_timeout = 0;
+	struct session *s2 = login(SESSION_READY);
+	assert_int_equal(s2->user->mgr.state, MANAGER_STARTING);
+	assert_int_equal(answer.calls, 1);
+	session_close(s2, "logout");
+	session_close(s, "logout");
+}
+
+/* A login whose connection goes away while it waits is detached without an
+ * answer; its expiry is disarmed. */
+static void test_unwait(void **state)
+{
+	(void)state;
+	sup.start_to = MANAGER_STARTING;
+	struct session_waiter *w;
+	struct session *s = login_as("alice", SESSION_WAITING, &w);
+	session_unwait(w);
+	assert_null(s->waiter);
+	assert_null(w->session);
+	assert_false(timer_armed(&w->expiry));
+	session_unwait(w); /* twice: nothing */
+	s->user->mgr.ev->ready(s->user->mgr.owner);
+	assert_int_equal(answer.calls, 0);
+	session_close(s, "logout");
+	assert_int_equal(answer.calls, 0);
+}
+
+/* What session_open tells the server in each case. */
+static void test_outcomes(void **state)
+{
+	(void)state;
+	assert_null(login_as("nobody-here", SESSION_REFUSED, NULL));
+	assert_string_equal(open_err, "unknown user 'nobody-here'");
+	assert_null(user_find(ALICE));
+
+	cfg.root_session = false;
+	assert_null(login_as("root", SESSION_UNTRACKED, NULL));
+	assert_null(user_find(0));
+
+	/* The start itself fails: tracked (the module closes it), with why. */
+	sup.start_to = MANAGER_BACKOFF;
+	struct session *s = login(SESSION_FAILED);
+	snprintf(s->user->mgr.last_failure, sizeof(s->user->mgr.last_failure), "no such file");
+	/* A restart already due: the next login waits for it. */
+	struct session *s2 = login(SESSION_WAITING);
+	session_close(s2, "logout");
+	session_close(s, "logout");
+
+	/* A class without a manager is tracked, never waits. */
+	cfg.login_timeout = 60;
+	struct proto_open_session req = {0};
+	snprintf(req.user, sizeof(req.user), "alice");
+	snprintf(req.session_class, sizeof(req.session_class), "greeter");
+	struct session_waiter w = {.release = waiter_release};
+	struct session *g = NULL;
+	char err[128];
+	assert_int_equal(session_open(&req, getpid(), &w, &g, err, sizeof(err)), SESSION_READY);
+	assert_non_null(g);
+	assert_false(g->has_manager);
+	assert_null(w.session);
+	session_close(g, "logout");
+}
+
+/* After a reexec a waiting login is attached again: answered at once when
+ * the manager is ready or down by then, else when it is. */
+static void test_rewait(void **state)
+{
+	(void)state;
+	sup.start_to = MANAGER_STARTING;
+	struct session_waiter *w;
+	struct session *s = login_as("alice", SESSION_WAITING, &w);
+	session_unwait(w); /* the old image's client is gone */
+	struct session_waiter again = {.release = waiter_release};
+	session_rewait(s, &again);
+	assert_ptr_equal(s->waiter, &again);
+	assert_true(timer_armed(&again.expiry));
+	assert_int_equal(answer.calls, 0);
+	session_unwait(&again);
+
+	s->user->mgr.state = MANAGER_READY;
+	session_rewait(s, &again);
+	assert_int_equal(answer.calls, 1);
+	assert_int_equal(answer.result, SESSION_WAIT_READY);
+	assert_null(s->waiter);
+
+	s->user->mgr.state = MANAGER_FAILED;
+	snprintf(s->user->mgr.last_failure, sizeof(s->user->mgr.last_failure), "exit 1");
+	session_rewait(s, &again);
+	assert_int_equal(answer.calls, 2);
+	assert_int_equal(answer.result, SESSION_WAIT_FAILED);
+	assert_string_equal(answer.why, "exit 1");
 	session_close(s, "logout");
 }
 
@@ -433,15 +561,12 @@ static void test_manager_failed(void **state)
 {
 	(void)state;
 	sup.start_to = MANAGER_STARTING;
-	bool ready;
-	struct session *s = login(&ready, 0);
-	struct session_waiter w = {.release = waiter_release};
-	session_wait(s, &w);
+	struct session *s = login(SESSION_WAITING);
 	struct user *u = s->user;
 	u->mgr.state = MANAGER_FAILED;
 	u->mgr.ev->failed(u->mgr.owner, "manager exited with status 1 before it was ready");
 	assert_int_equal(answer.calls, 1);
-	assert_false(answer.ok);
+	assert_int_equal(answer.result, SESSION_WAIT_FAILED);
 	session_close(s, "logout");
 	assert_ptr_equal(user_find(ALICE), u);
 	assert_false(timer_armed(&u->stop_delay));
@@ -462,6 +587,10 @@ int main(void)
 		T(test_linger),
 		T(test_login_dies),
 		T(test_waiting_login),
+		T(test_login_timeout),
+		T(test_unwait),
+		T(test_outcomes),
+		T(test_rewait),
 		T(test_manager_failed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

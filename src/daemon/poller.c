@@ -186,6 +186,7 @@ void poller_finish(void)
 	if (epoll_fd >= 0)
 		close(epoll_fd);
 	timer_fd = epoll_fd = -1;
+	timerfd_deadline = 0; /* a poller_init after this starts from a new timerfd */
 	free(heap);
 	heap = NULL;
 	heap_len = heap_cap = 0;

@@ -70,7 +70,8 @@ static int pam_no_conv(int n, const struct pam_message **msg, struct pam_respons
  *
  * Held while the service file and its directory are as they were stat'ed just
  * before the load: a replaced or edited file, or a file renamed into place
- * (pam-auth-update's common-*), is read again by the next start. An included
+ * (pam-auth-update's common-*), is read again by the next start (where the file
+ * is in a vendor directory, /etc/pam.d too: an override there comes first). An included
  * file edited in place changes neither: `reload` (spawn_pam_preload) drops it.
  * A change in the same tick of the filesystems' clock as the one stat'ed cannot
  * be told from none: while a ctime is not older than the clock's reading taken
@@ -82,9 +83,12 @@ static struct {
 	pam_handle_t *h;
 	bool loaded;         /* a load was tried for these stats (h: it worked) */
 	bool warned;         /* a failed load was logged; no more until one works */
-	struct stat file, dir;
+	struct stat file, dir, etc;
 	struct timespec at;  /* CLOCK_REALTIME_COARSE before the stats */
 } held;
+
+/* Where libpam looks before DUS_PAM_DIR when that is a vendor directory. */
+#define ETC_PAM_DIR "/etc/pam.d"
 
 static bool stat_same(const struct stat *a, const struct stat *b)
 {
@@ -103,7 +107,8 @@ static bool ctime_racy(struct timespec c, struct timespec at)
 
 static bool held_racy(void)
 {
-	return ctime_racy(held.file.st_ctim, held.at) || ctime_racy(held.dir.st_ctim, held.at);
+	return ctime_racy(held.file.st_ctim, held.at) || ctime_racy(held.dir.st_ctim, held.at) ||
+		ctime_racy(held.etc.st_ctim, held.at);
 }
 
 void spawn_pam_drop(void)
@@ -123,12 +128,14 @@ static int lowest_free_fd(void)
 	return fd;
 }
 
-static void held_load(const struct stat *file, const struct stat *dir, struct timespec at)
+static void held_load(const struct stat *file, const struct stat *dir, const struct stat *etc,
+	struct timespec at)
 {
 	static struct pam_conv conv = {pam_no_conv, NULL};
 	spawn_pam_drop();
 	held.file = *file;
 	held.dir = *dir;
+	held.etc = *etc;
 	held.at = at;
 	held.loaded = true;
 	int fd = lowest_free_fd();
@@ -159,7 +166,7 @@ static void held_load(const struct stat *file, const struct stat *dir, struct ti
 bool spawn_pam_available(void)
 {
 	struct timespec now;
-	struct stat file, dir;
+	struct stat file, dir, etc = {0};
 	clock_gettime(CLOCK_REALTIME_COARSE, &now);
 	if (stat(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, &file) < 0) {
 		spawn_pam_drop(); /* no file: no PAM, and nothing held for a later one */
@@ -167,9 +174,11 @@ bool spawn_pam_available(void)
 	}
 	if (stat(DUS_PAM_DIR, &dir) < 0)
 		memset(&dir, 0, sizeof(dir));
+	if (strcmp(DUS_PAM_DIR, ETC_PAM_DIR) && stat(ETC_PAM_DIR, &etc) < 0)
+		memset(&etc, 0, sizeof(etc));
 	if (!held.loaded || !stat_same(&file, &held.file) || !stat_same(&dir, &held.dir) ||
-		held_racy())
-		held_load(&file, &dir, now);
+		!stat_same(&etc, &held.etc) || held_racy())
+		held_load(&file, &dir, &etc, now);
 	return true;
 }
 

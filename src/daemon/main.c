@@ -81,6 +81,8 @@ static int daemon_reload(char *err, size_t errlen)
 	proto_strlcpy(fresh.state_dir, config.state_dir, sizeof(fresh.state_dir));
 	config = fresh;
 	log_set_debug(config.debug);
+	/* The managers' PAM stack too (an included file edited in place). */
+	spawn_pam_preload();
 	log_info("configuration reloaded from %s", config_path);
 	return 0;
 }
@@ -229,7 +231,8 @@ static void usage(FILE *out)
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT stop every manager and exit; SIGHUP reloads the config.\n",
+		"Signals: SIGTERM/SIGINT stop every manager and exit; SIGHUP reloads the config\n"
+		"and the managers' PAM stack.\n",
 		DUS_DEFAULT_CONFIG);
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/keyctl.h>
@@ -29,10 +30,6 @@
 #define DUS_PAM_DIR "/etc/pam.d"
 #endif
 
-bool spawn_pam_available(void)
-{
-	return access(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, F_OK) == 0;
-}
 
 /* execve needs a path: look name up in the PATH the manager will get. */
 static int resolve_exec(const char *name, const char *path_env, char *out, size_t len)
@@ -57,6 +54,138 @@ static int pam_no_conv(int n, const struct pam_message **msg, struct pam_respons
 	void *data)
 {
 	return PAM_CONV_ERR; /* nobody is there to answer */
+}
+
+/*
+ * The managers' PAM stack, loaded once by the daemon: a pam_start handle of
+ * MANAGER_PAM_SERVICE with no user and a conversation that answers nothing,
+ * which every keeper inherits through its fork and uses as its own (it sets
+ * PAM_USER and runs the stack; its pam_end frees its copy). pam_start in a
+ * fresh process parses the files and dlopens every module: ~0.7 ms of each
+ * cold login. The daemon never calls a module function: only libpam's parser
+ * and the modules' loading run here, as in sshd's or login's root process.
+ * libpam closes every file it reads, and loading a module opens nothing (no
+ * module of the shipped or Debian's stacks does), so the keeper's close_range
+ * takes nothing the handle needs; a stack that leaves an fd open is not held.
+ *
+ * Held while the service file and its directory are as they were stat'ed just
+ * before the load: a replaced or edited file, or a file renamed into place
+ * (pam-auth-update's common-*), is read again by the next start (where the file
+ * is in a vendor directory, /etc/pam.d too: an override there comes first). An included
+ * file edited in place changes neither: `reload` (spawn_pam_preload) drops it.
+ * A change in the same tick of the filesystems' clock as the one stat'ed cannot
+ * be told from none: while a ctime is not older than the clock's reading taken
+ * before the stats (CLOCK_REALTIME_COARSE, what timestamps are taken from; a
+ * ctime of whole seconds, as some filesystems keep: not older than that
+ * second), every start loads the stack again.
+ */
+static struct {
+	pam_handle_t *h;
+	bool loaded;         /* a load was tried for these stats (h: it worked) */
+	bool warned;         /* a failed load was logged; no more until one works */
+	struct stat file, dir, etc;
+	struct timespec at;  /* CLOCK_REALTIME_COARSE before the stats */
+} held;
+
+/* Where libpam looks before DUS_PAM_DIR when that is a vendor directory. */
+#define ETC_PAM_DIR "/etc/pam.d"
+
+static bool stat_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+		a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+		a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Whether a later change could have been given this very ctime. */
+static bool ctime_racy(struct timespec c, struct timespec at)
+{
+	if (c.tv_nsec == 0)
+		return c.tv_sec >= at.tv_sec;
+	return c.tv_sec > at.tv_sec || (c.tv_sec == at.tv_sec && c.tv_nsec >= at.tv_nsec);
+}
+
+static bool held_racy(void)
+{
+	return ctime_racy(held.file.st_ctim, held.at) || ctime_racy(held.dir.st_ctim, held.at) ||
+		ctime_racy(held.etc.st_ctim, held.at);
+}
+
+void spawn_pam_drop(void)
+{
+	if (held.h)
+		pam_end(held.h, PAM_SUCCESS);
+	held.h = NULL;
+	held.loaded = false;
+}
+
+/* The lowest free fd: what the next open gets. */
+static int lowest_free_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+static void held_load(const struct stat *file, const struct stat *dir, const struct stat *etc,
+	struct timespec at)
+{
+	static struct pam_conv conv = {pam_no_conv, NULL};
+	spawn_pam_drop();
+	held.file = *file;
+	held.dir = *dir;
+	held.etc = *etc;
+	held.at = at;
+	held.loaded = true;
+	int fd = lowest_free_fd();
+	int r = pam_start(MANAGER_PAM_SERVICE, NULL, &conv, &held.h);
+	if (r == PAM_SUCCESS && lowest_free_fd() != fd) {
+		pam_end(held.h, r);
+		held.h = NULL;
+		if (!held.warned)
+			log_warn("loading the PAM service %s left an fd open: each manager's "
+				"keeper loads it itself", MANAGER_PAM_SERVICE);
+		held.warned = true;
+		return;
+	}
+	if (r != PAM_SUCCESS) {
+		if (!held.warned)
+			log_warn("cannot load the PAM service %s: %s: each manager's keeper "
+				"loads it itself", MANAGER_PAM_SERVICE, pam_strerror(held.h, r));
+		held.warned = true;
+		if (held.h)
+			pam_end(held.h, r);
+		held.h = NULL;
+		return;
+	}
+	held.warned = false;
+	log_info("loaded the managers' PAM service %s", MANAGER_PAM_SERVICE);
+}
+
+bool spawn_pam_available(void)
+{
+	struct timespec now;
+	struct stat file, dir, etc = {0};
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	if (stat(DUS_PAM_DIR "/" MANAGER_PAM_SERVICE, &file) < 0) {
+		spawn_pam_drop(); /* no file: no PAM, and nothing held for a later one */
+		return false;
+	}
+	if (stat(DUS_PAM_DIR, &dir) < 0)
+		memset(&dir, 0, sizeof(dir));
+	if (strcmp(DUS_PAM_DIR, ETC_PAM_DIR) && stat(ETC_PAM_DIR, &etc) < 0)
+		memset(&etc, 0, sizeof(etc));
+	if (!held.loaded || !stat_same(&file, &held.file) || !stat_same(&dir, &held.dir) ||
+		!stat_same(&etc, &held.etc) || held_racy())
+		held_load(&file, &dir, &etc, now);
+	return true;
+}
+
+void spawn_pam_preload(void)
+{
+	spawn_pam_drop();
+	spawn_pam_available();
 }
 
 /* The resource limits the daemon started with (before it raised its own
@@ -95,6 +224,7 @@ void spawn_init(void)
 	 * ours to pass on: every child starts from an anonymous one. */
 	if (join_new_session_keyring() < 0 && errno != ENOSYS)
 		log_warn("cannot join a new session keyring: %s", strerror(errno));
+	spawn_pam_preload();
 }
 
 /* Whether children are created straight into their cgroup (clone3 with
@@ -309,7 +439,8 @@ static void child_exec(const struct account *u, const char *path, char *const ar
 /*
  * The keeper: a small root process per manager when the managers' PAM
  * service exists (systemd's "(sd-pam)"). It opens the session (setcred
- * ESTABLISH, open_session), creates the manager, forwards every signal it
+ * ESTABLISH, open_session) with its copy of the daemon's loaded stack (or,
+ * when the daemon holds none, a pam_start of its own), creates the manager, forwards every signal it
  * gets to it (KEEPER_KILL_SIGNAL: SIGKILL it), and once the manager has
  * exited kills whatever the manager left (it is their subreaper, so they
  * are all its descendants), then closes the session (close_session, setcred
@@ -358,9 +489,12 @@ static void keeper_main(const struct account *u, const char *path, char *const a
 	char *const envp[], int cgroup_dir, bool fresh)
 {
 	struct pam_conv conv = {pam_no_conv, NULL};
-	pam_handle_t *h = NULL;
+	/* The daemon's loaded stack (our copy: the daemon never runs it), else
+	 * one of our own. */
+	pam_handle_t *h = held.h;
 	prctl(PR_SET_NAME, "(dus-pam)");
-	int r = pam_start(MANAGER_PAM_SERVICE, u->name, &conv, &h);
+	int r = h ? pam_set_item(h, PAM_USER, u->name) :
+		pam_start(MANAGER_PAM_SERVICE, u->name, &conv, &h);
 	if (r == PAM_SUCCESS)
 		r = pam_putenv(h, MANAGER_SESSION_MARK "=1");
 	for (size_t i = 0; r == PAM_SUCCESS && envp[i]; i++)

@@ -40,7 +40,8 @@ void spawn_env_set(struct spawn_env *e, const char *name, const char *value);
 void spawn_env_put(struct spawn_env *e, const char *assignment);
 
 /* Join a new anonymous session keyring: whatever the daemon was started in
- * is not its children's (a warning when that fails). */
+ * is not its children's (a warning when that fails); load the managers' PAM
+ * stack (spawn_pam_preload). */
 void spawn_init(void);
 /* Remember the resource limits the daemon starts with (call before changing
  * any): managers start with them. */
@@ -51,8 +52,18 @@ int spawn_restore_limits(void);
  * created in it by clone3(CLONE_INTO_CGROUP), or moved after a fork (a
  * kernel older than 5.7). Call when cgroups are used. */
 void spawn_probe(void);
-/* Whether managers get a PAM session of their own (its service file exists). */
+/*
+ * Whether managers get a PAM session of their own (its service file exists).
+ * Called just before a manager's start: one stat of the file and one of its
+ * directory; when either changed since the stack was loaded, it is loaded
+ * again (the keepers inherit it: the daemon never runs it).
+ */
 bool spawn_pam_available(void);
+/* Drop the loaded stack and load it afresh if the file exists (reload: an
+ * included file edited in place changes neither stat). spawn_init does it. */
+void spawn_pam_preload(void);
+/* Drop the loaded stack (pam_end); the next start loads it again. */
+void spawn_pam_drop(void);
 
 /*
  * Start argv as the user: in the user's cgroup (cgroup_dir, or -1), and with

@@ -342,3 +342,88 @@ def test_keeper_with_a_readiness_waiter(world, use_cgroups):
     uid = world.user("user1")["uid"]
     world.wait_for(lambda: world.run(["pgrep", "-u", str(uid)]).returncode == 1,
                    what="no process of user1")
+
+
+# ---- issue 14, item 3: the daemon holds the stack, keepers inherit it -----
+
+ENVFILE2 = sb.TEST_DIR + "/manager2.env"
+INCLUDED = "/etc/pam.d/dus-test-included"
+
+
+def pam_env_lines(envfile):
+    return "session  required pam_env.so user_readenv=0 envfile=%s\n" % envfile
+
+
+def daemon_maps(world, d):
+    return world.read_file("/proc/%d/maps" % d.pid)
+
+
+def cold_login(world, d, user="user1"):
+    """A first login of user (its manager stopped before): what the manager saw."""
+    m = d.mark()
+    r = world.su(user, "true")
+    assert r.returncode == 0, r.stderr
+    view = manager_view(world, user)
+    d.wait_log(r"the manager of %s stopped" % user, start=m)
+    return view, d.log_lines()[m:]
+
+
+@pytest.mark.parametrize("how", ["file-edited", "included-renamed", "included-edited-reload"])
+def test_a_changed_pam_stack_applies_at_the_next_start(world, how):
+    # The daemon loads the stack once (the keepers inherit it) and loads it
+    # again when the service file or /etc/pam.d changed since: an edit of the
+    # file, an included file replaced by rename (pam-auth-update's way). An
+    # included file edited in place changes neither: `reload` reads it again.
+    world.makedirs(sb.TEST_DIR)
+    world.write_file(ENVFILE, "DUS_FROM_PAM_ENV=one\n")
+    world.write_file(ENVFILE2, "DUS_FROM_PAM_ENV=two\n")
+    if how == "file-edited":
+        world.write_file(MANAGER_PAM, "account  required pam_permit.so\n" + pam_env_lines(ENVFILE))
+    else:
+        world.write_file(MANAGER_PAM, "account  required pam_permit.so\n"
+                         "@include dus-test-included\n")
+        world.write_file(INCLUDED, pam_env_lines(ENVFILE))
+    d = world.start_daemon(setup_backend(world))
+    d.wait_log(r"loaded the managers' PAM service dinit-userservd")
+    # Loaded by the daemon itself, holding no fd of it.
+    assert "/pam_env.so" in daemon_maps(world, d)
+    fds = fd_targets(world, d.pid).values()
+    assert not [t for t in fds if "pam" in t], fds
+    view, _ = cold_login(world, d)
+    assert view.get("DUS_FROM_PAM_ENV") == "one", view
+    m = d.mark()
+    if how == "file-edited":
+        world.write_file(MANAGER_PAM, "account  required pam_permit.so\n" + pam_env_lines(ENVFILE2))
+    elif how == "included-renamed":
+        world.write_file(INCLUDED + ".new", pam_env_lines(ENVFILE2))
+        world.run(["mv", "-f", INCLUDED + ".new", INCLUDED], check=True)
+    else:
+        world.write_file(INCLUDED, pam_env_lines(ENVFILE2))
+        assert d.ctl("reload").returncode == 0
+    view, _ = cold_login(world, d)
+    assert view.get("DUS_FROM_PAM_ENV") == "two", view
+    lines = d.log_lines()[m:]
+    assert [l for l in lines if "loaded the managers' PAM service" in l], lines
+    assert [l for l in lines if "(its PAM session's keeper)" in l], lines
+    assert d.running()
+
+
+def test_a_pam_file_removed_after_the_daemon_started(world):
+    world.makedirs(sb.TEST_DIR)
+    world.write_file(ENVFILE, "DUS_FROM_PAM_ENV=manager-session\n")
+    world.write_file(MANAGER_PAM, "account  required pam_permit.so\n" + pam_env_lines(ENVFILE))
+    d = world.start_daemon(setup_backend(world))
+    d.wait_log(r"loaded the managers' PAM service dinit-userservd")
+    assert "/pam_env.so" in daemon_maps(world, d)
+    world.run(["rm", MANAGER_PAM], check=True)
+    view, lines = cold_login(world, d)
+    # No PAM session and no keeper, as for a daemon started without the file;
+    # the stack the daemon held is gone with it.
+    assert "DUS_FROM_PAM_ENV" not in view, view
+    started = [l for l in lines if "started the manager of user1" in l]
+    assert started and "keeper" not in started[0], lines
+    assert "/pam_env.so" not in daemon_maps(world, d)
+    # And back: the next start loads it again.
+    world.write_file(MANAGER_PAM, "account  required pam_permit.so\n" + pam_env_lines(ENVFILE))
+    view, lines = cold_login(world, d)
+    assert view.get("DUS_FROM_PAM_ENV") == "manager-session", view

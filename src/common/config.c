@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -253,63 +254,52 @@ static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *
 	return true;
 }
 
-/* "0", "N", "N[KMGT]" (powers of 1024) or "N%" (1 to 100). */
-static bool parse_memory(const char *s, unsigned long long *bytes, unsigned *percent)
+/*
+ * A size: digits, then at most one suffix among the first nunits of K, M, G,
+ * T (powers of 1024, either case); in [min, max] bytes (or MiB: the caller's
+ * unit when nunits is 0). Where percent is not NULL, "N%" (1 to 100) is a
+ * size too: *percent = N and *out = 0; else *percent = 0.
+ */
+static bool parse_size(const char *s, unsigned nunits, uint64_t min, uint64_t max,
+	uint64_t *out, unsigned *percent)
 {
-	size_t len = strlen(s);
-	if (len && s[len - 1] == '%') {
-		char num[8];
-		if (len - 1 >= sizeof(num))
+	static const char units[] = "KMGT";
+	size_t n = strspn(s, "0123456789");
+	const char *suffix = s + n;
+	if (n == 0)
+		return false;
+	if (percent && !strcmp(suffix, "%")) {
+		unsigned v;
+		char num[4];
+		if (n >= sizeof(num))
 			return false;
-		memcpy(num, s, len - 1);
-		num[len - 1] = '\0';
-		*bytes = 0;
-		return parse_unsigned(num, 1, 100, percent);
+		memcpy(num, s, n);
+		num[n] = '\0';
+		if (!parse_unsigned(num, 1, 100, &v))
+			return false;
+		*out = 0;
+		*percent = v;
+		return true;
 	}
 	unsigned shift = 0;
-	const char *units = "KMGT", *u = len ? strchr(units, s[len - 1]) : NULL;
-	if (u && *u) {
+	if (*suffix) {
+		const char *u = memchr(units, toupper((unsigned char)*suffix), nunits);
+		if (!u || suffix[1])
+			return false;
 		shift = 10 * (unsigned)(u - units + 1);
-		len--;
 	}
-	if (len == 0)
-		return false;
 	uint64_t v = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
+	for (size_t i = 0; i < n; i++) {
 		v = v * 10 + (uint64_t)(s[i] - '0');
-		if (v > (CONFIG_MEMORY_MAX >> shift))
+		if (v > (max >> shift)) /* also keeps v far from overflow */
 			return false;
 	}
-	*bytes = v << shift;
-	*percent = 0;
-	return true;
-}
-
-/* N, NK, NM or NG (binary multiples) within [min, max]. */
-static bool parse_bytes(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char num[32];
-	size_t n = strspn(s, "0123456789");
-	uint64_t mult = 1;
-	if (n == 0 || n >= sizeof(num))
+	v <<= shift;
+	if (v < min)
 		return false;
-	switch (s[n]) {
-	case '\0': break;
-	case 'K': case 'k': mult = 1ull << 10; break;
-	case 'M': case 'm': mult = 1ull << 20; break;
-	case 'G': case 'g': mult = 1ull << 30; break;
-	default: return false;
-	}
-	if (s[n] && s[n + 1])
-		return false;
-	memcpy(num, s, n);
-	num[n] = '\0';
-	unsigned v;
-	if (!parse_unsigned(num, 0, max, &v) || (uint64_t)v * mult > max || v * mult < min)
-		return false;
-	*out = (unsigned)(v * mult);
+	*out = v;
+	if (percent)
+		*percent = 0;
 	return true;
 }
 
@@ -384,48 +374,38 @@ static int set_dirs(struct parser *p, const struct config_key *key, char *value,
 	return 0;
 }
 
-/* manager_classes: tokens of letters, digits, '-' and '_', kept one space apart. */
-static int set_classes(struct parser *p, const struct config_key *key, char *value,
-		struct config *c)
+/* A session class: letters, digits, '-' and '_', at most 31. */
+static const char *check_class(const char *w)
 {
-	char out[CONFIG_PATH_SIZE] = "";
-	size_t used = 0;
-	char *save = NULL;
-	for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-		size_t n = strlen(w);
-		bool ok = n < 32;
-		for (size_t i = 0; ok && i < n; i++)
-			ok = w[i] == '-' || w[i] == '_' || (w[i] >= 'a' && w[i] <= 'z') ||
-				(w[i] >= 'A' && w[i] <= 'Z') || (w[i] >= '0' && w[i] <= '9');
-		if (!ok)
-			return bad_value(p, key, w, "expected session classes (letters, digits, "
-				"'-' and '_', at most 31 each)");
-		if (used + n + 2 > sizeof(out))
-			return parser_error(p, "value too long for %s", key->name);
-		if (used)
-			out[used++] = ' ';
-		memcpy(out + used, w, n + 1);
-		used += n;
-	}
-	memcpy(c->manager_classes, out, sizeof(out));
-	return 0;
+	size_t n = strlen(w);
+	bool ok = n < 32;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = w[i] == '-' || w[i] == '_' || (w[i] >= 'a' && w[i] <= 'z') ||
+			(w[i] >= 'A' && w[i] <= 'Z') || (w[i] >= '0' && w[i] <= '9');
+	return ok ? NULL : "expected session classes (letters, digits, '-' and '_', at most 31 each)";
 }
 
-/* system_boot_dirs: absolute paths without blanks, kept one space apart ("none": empty). */
-static int set_paths(struct parser *p, const struct config_key *key, char *value,
-		struct config *c)
+static const char *check_abs_path(const char *w)
+{
+	return w[0] == '/' ? NULL : "expected absolute paths, or none";
+}
+
+/*
+ * A list of words (manager_classes, system_boot_dirs): split at blanks, each
+ * word checked (check says what was expected, or NULL), kept one space apart
+ * in field (CONFIG_PATH_SIZE).
+ */
+static int set_words(struct parser *p, const struct config_key *key, char *value, char *field,
+		const char *(*check)(const char *w))
 {
 	char out[CONFIG_PATH_SIZE] = "";
 	size_t used = 0;
 	char *save = NULL;
-	if (!strcmp(value, "none")) {
-		memset(c->system_boot_dirs, 0, sizeof(c->system_boot_dirs));
-		return 0;
-	}
 	for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
 		size_t n = strlen(w);
-		if (w[0] != '/')
-			return bad_value(p, key, w, "expected absolute paths, or none");
+		const char *expected = check(w);
+		if (expected)
+			return bad_value(p, key, w, expected);
 		if (used + n + 2 > sizeof(out))
 			return parser_error(p, "value too long for %s", key->name);
 		if (used)
@@ -433,7 +413,7 @@ static int set_paths(struct parser *p, const struct config_key *key, char *value
 		memcpy(out + used, w, n + 1);
 		used += n;
 	}
-	memcpy(c->system_boot_dirs, out, sizeof(out));
+	memcpy(field, out, sizeof(out));
 	return 0;
 }
 
@@ -472,6 +452,7 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 	void *field = (char *)c + key->offset;
 	bool b;
 	unsigned n;
+	uint64_t size;
 	char range[96];
 
 	switch (key->kind) {
@@ -522,37 +503,22 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 		else
 			return bad_value(p, key, value, "expected yes, no or maybe");
 		return 0;
-	case KIND_MIB_OR_PERCENT: {
-		size_t len = strlen(value);
-		unsigned *percent = &c->rundir_size_percent;
-		if (len > 1 && value[len - 1] == '%') {
-			char num[16];
-			if (len - 1 >= sizeof(num))
-				return bad_value(p, key, value, "expected a percentage from 1% to 100%");
-			memcpy(num, value, len - 1);
-			num[len - 1] = '\0';
-			if (!parse_unsigned(num, 1, 100, &n))
-				return bad_value(p, key, value, "expected a percentage from 1% to 100%");
-			*(unsigned *)field = 0;
-			*percent = n;
-			return 0;
-		}
-		if (!parse_unsigned(value, key->min, key->max, &n)) {
-			snprintf(range, sizeof(range), "expected a number of MiB from %u to %u, or N%%",
-				key->min, key->max);
-			return bad_value(p, key, value, range);
-		}
-		*(unsigned *)field = n;
-		*percent = 0;
-		return 0;
-	}
+	case KIND_MIB_OR_PERCENT: /* rundir_size */
 	case KIND_BYTES:
-		if (!parse_bytes(value, key->min, key->max, &n)) {
-			snprintf(range, sizeof(range), "expected a number of bytes from %u to %u "
-				"(K, M, G: binary multiples)", key->min, key->max);
+		if (!parse_size(value, key->kind == KIND_BYTES ? 3 : 0, key->min, key->max, &size,
+			    key->kind == KIND_BYTES ? NULL : &c->rundir_size_percent)) {
+			size_t len = strlen(value);
+			if (key->kind == KIND_BYTES)
+				snprintf(range, sizeof(range), "expected a number of bytes from %u "
+					"to %u (K, M, G: binary multiples)", key->min, key->max);
+			else if (len > 1 && value[len - 1] == '%')
+				snprintf(range, sizeof(range), "expected a percentage from 1%% to 100%%");
+			else
+				snprintf(range, sizeof(range), "expected a number of MiB from %u to "
+					"%u, or N%%", key->min, key->max);
 			return bad_value(p, key, value, range);
 		}
-		*(unsigned *)field = n;
+		*(unsigned *)field = (unsigned)size;
 		return 0;
 	case KIND_SECONDS:
 	case KIND_NUMBER:
@@ -567,18 +533,21 @@ static int config_set(struct parser *p, const struct config_key *key, char *valu
 		*(unsigned *)field = n;
 		return 0;
 	case KIND_MEMORY:
-		if (!parse_memory(value, &c->memory_max, &c->memory_max_percent))
+		if (!parse_size(value, 4, 0, CONFIG_MEMORY_MAX, &size, &c->memory_max_percent))
 			return bad_value(p, key, value, "expected 0 (no limit), a number of bytes with "
 				"an optional K, M, G or T, or N% of RAM (1-100)");
+		c->memory_max = size;
 		return 0;
 	case KIND_DIRS:
 		return set_dirs(p, key, value, c);
 	case KIND_ENV:
 		return set_env(p, key, value, c);
 	case KIND_CLASSES:
-		return set_classes(p, key, value, c);
+		return set_words(p, key, value, field, check_class);
 	case KIND_PATHS:
-		return set_paths(p, key, value, c);
+		if (!strcmp(value, "none")) /* an empty list */
+			value[0] = '\0';
+		return set_words(p, key, value, field, check_abs_path);
 	}
 
 	/* String kinds, already checked to fit CONFIG_PATH_SIZE. */

@@ -366,7 +366,7 @@ static void test_sizes(void **state)
 
 static char *dump_to_string(const struct config *cfg);
 
-/* memory_max: bytes, K/M/G/T (powers of 1024), or N% of RAM; dumped back
+/* memory_max: bytes, K/M/G/T (powers of 1024, either case), or N% of RAM; dumped back
  * in the largest exact unit. */
 static void test_memory_max(void **state)
 {
@@ -382,6 +382,7 @@ static void test_memory_max(void **state)
 		{"4096", 4096, 0, "4K"},
 		{"2K", 2048, 0, "2K"},
 		{"512M", 512ull << 20, 0, "512M"},
+		{"512m", 512ull << 20, 0, "512M"}, /* either case, as manager_log_size */
 		{"1536M", 1536ull << 20, 0, "1536M"},
 		{"1G", 1ull << 30, 0, "1G"},
 		{"3T", 3ull << 40, 0, "3T"},
@@ -410,7 +411,7 @@ static void test_memory_max(void **state)
 	const char *what = "expected 0 (no limit), a number of bytes with an optional K, M, G "
 		"or T, or N% of RAM (1-100)";
 	static const char *const bad[] = {
-		"x", "-1", "1.5G", "512m", "5X", "M", "G5", "0%", "101%", "%", "50 %", "1e9",
+		"x", "-1", "1.5G", "5X", "M", "G5", "0%", "101%", "%", "50 %", "1e9",
 		"4194305T", "99999999999999999999", "+5M", "50%%",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

@@ -4,10 +4,13 @@
  * supervisor.h's diagram, linked against small fakes of what it drives:
  * spawning (spawn.h), cgroups (usergroup.h), the backend plan, the
  * handover, the poller's fds and timers (a timer fires when the test says
- * so) and, through --wrap, waitpid (exits the test queues), kill (recorded),
- * pidfd_open (none: signals go by pid) and monotonic_ms (a clock the test
- * moves). Nothing is forked or signalled, and no root is needed; the only
- * file system use is the readiness FIFO, in a temporary state_dir.
+ * so) and, through --wrap, waitpid (exits the test queues), kill and
+ * pidfd_send_signal (recorded), pidfd_open (none: signals go by pid; or,
+ * for adoption, /dev/null standing for a pidfd) and monotonic_ms (a clock
+ * the test moves). Nothing is forked or signalled, and no root is needed;
+ * the only file system use is the readiness FIFO, in a temporary state_dir.
+ * Adoption checks a recorded process against /proc for real: the test's
+ * own process stands for a manager a previous daemon left.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +30,7 @@
 
 #include "backend.h"
 #include "poller.h"
+#include "proc.h"
 #include "spawn.h"
 #include "state.h"
 #include "supervisor.h"
@@ -65,6 +69,11 @@ static struct {
 	poller_fd_fn fd_fn;
 	void *fd_data;
 	int fd;
+	/* and an adopted manager's pidfd */
+	bool pidfds;        /* pidfd_open gives one (/dev/null) */
+	int pidfd;          /* the last it gave, -1 */
+	poller_fd_fn pidfd_fn;
+	void *pidfd_data;
 } w;
 
 /* ---- what the owner (the user module) is told ---- */
@@ -157,11 +166,18 @@ void userenv_foreach(uid_t uid, void (*fn)(const char *assignment, void *data), 
 /* ---- fakes: poller.h (one watched fd at a time is all a manager has) ---- */
 
 struct poller_fd { int fd; };
-static struct poller_fd the_src;
+static struct poller_fd the_src, pidfd_src;
 
 struct poller_fd *poller_add_fd(int fd, uint32_t events_, poller_fd_fn fn, void *data)
 {
 	(void)events_;
+	if (fd >= 0 && fd == w.pidfd) {
+		assert_null(w.pidfd_fn);
+		w.pidfd_fn = fn;
+		w.pidfd_data = data;
+		pidfd_src.fd = fd;
+		return &pidfd_src;
+	}
 	assert_null(w.fd_fn); /* one at a time */
 	w.fd_fn = fn;
 	w.fd_data = data;
@@ -171,6 +187,11 @@ struct poller_fd *poller_add_fd(int fd, uint32_t events_, poller_fd_fn fn, void 
 }
 void poller_remove_fd(struct poller_fd *src)
 {
+	if (src == &pidfd_src) {
+		assert_non_null(w.pidfd_fn);
+		w.pidfd_fn = NULL;
+		return;
+	}
 	assert_ptr_equal(src, &the_src);
 	w.fd_fn = NULL;
 }
@@ -207,8 +228,23 @@ int __wrap_pidfd_open(pid_t pid, unsigned flags);
 int __wrap_pidfd_open(pid_t pid, unsigned flags)
 {
 	(void)pid; (void)flags;
-	errno = ENOSYS;
-	return -1;
+	if (!w.pidfds) {
+		errno = ENOSYS;
+		return -1;
+	}
+	w.pidfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return w.pidfd;
+}
+
+int __wrap_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned flags);
+int __wrap_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned flags)
+{
+	(void)info; (void)flags;
+	assert_int_equal(pidfd, w.pidfd);
+	w.kill_pid = 0; /* not by pid */
+	w.kill_sig = sig;
+	w.kills++;
+	return 0;
 }
 
 pid_t __wrap_waitpid(pid_t pid, int *status, int options);
@@ -265,6 +301,7 @@ static int setup(void **state)
 {
 	(void)state;
 	memset(&w, 0, sizeof(w));
+	w.pidfd = -1;
 	memset(&ev, 0, sizeof(ev));
 	w.next_pid = FIRST_PID;
 	w.ready = BACKEND_READY_FIFO;
@@ -621,6 +658,123 @@ static void test_state_names(void **state)
 	assert_string_equal(manager_state_name(MANAGER_FAILED), "failed");
 }
 
+/* ---- adoption: a manager a previous daemon left (kill -9, reexec) ---- */
+
+/* The lowest free fd: unchanged when nothing leaked. */
+static int lowest_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(fd);
+	return fd;
+}
+
+/* What the state dir recorded of the manager: the test's own process. */
+static struct manager_record record(void)
+{
+	return (struct manager_record){
+		.pid = getpid(), .start = proc_start_time(getpid()), .stop_signal = SIGHUP,
+		.backend = "runit", .ready_fd = -1, .ready_keep_fd = -1,
+	};
+}
+
+/* The recorded process is still there, as the user: READY, watched by its
+ * pidfd, signalled only through it (with the recorded stop signal), and
+ * STOPPED once it exits, its pidfd closed. */
+static void test_adopt(void **state)
+{
+	(void)state;
+	w.pidfds = true;
+	int fd0 = lowest_fd();
+	struct manager_record rec = record();
+	manager_adopt(&mgr, &rec);
+	assert_int_equal(mgr.state, MANAGER_READY);
+	assert_int_equal(mgr.proc.pid, getpid());
+	assert_string_equal(mgr.backend, "runit");
+	assert_non_null(w.pidfd_fn);
+	assert_true(supervisor_owns(getpid()));
+	assert_int_equal(supervisor_running(), 1);
+	manager_stop(&mgr);
+	assert_int_equal(mgr.state, MANAGER_STOPPING);
+	assert_int_equal(w.kill_sig, SIGHUP);
+	assert_int_equal(w.kill_pid, 0); /* never by pid */
+	w.pidfd_fn(w.pidfd, 1, w.pidfd_data); /* it exits */
+	assert_int_equal(mgr.state, MANAGER_STOPPED);
+	assert_int_equal(ev.stopped, 1);
+	assert_null(w.pidfd_fn);
+	assert_false(supervisor_owns(getpid()));
+	assert_int_equal(supervisor_running(), 0);
+	assert_int_equal(lowest_fd(), fd0); /* the pidfd is closed */
+}
+
+/* A pid that now runs another process (its start time differs), or runs
+ * as another user, is not adopted: STOPPED, nothing watched, no fd kept. */
+static void test_adopt_refuses_another_process(void **state)
+{
+	(void)state;
+	w.pidfds = true;
+	int fd0 = lowest_fd();
+	struct manager_record rec = record();
+	rec.start++;
+	manager_adopt(&mgr, &rec);
+	assert_int_equal(mgr.state, MANAGER_STOPPED);
+	assert_int_equal(mgr.proc.pid, 0);
+	assert_null(w.pidfd_fn);
+	assert_int_equal(lowest_fd(), fd0);
+
+	/* The manager of another user: the right process, the wrong uid. */
+	struct account acct = mgr.acct;
+	acct.uid = getuid() + 1;
+	manager_init(&mgr, &acct, &events, &mgr);
+	rec = record();
+	manager_adopt(&mgr, &rec);
+	assert_int_equal(mgr.state, MANAGER_STOPPED);
+	assert_false(supervisor_owns(getpid()));
+	assert_int_equal(lowest_fd(), fd0);
+
+	/* A keeper runs as root: a keeper record of a non-root process is not one. */
+	if (getuid() != 0) {
+		manager_init(&mgr, &acct, &events, &mgr);
+		rec.keeper = true;
+		manager_adopt(&mgr, &rec);
+		assert_int_equal(mgr.state, MANAGER_STOPPED);
+	}
+}
+
+/* It was starting: with its readiness FIFO handed over by a reexec it stays
+ * STARTING until the FIFO says ready; without any way to observe it, it is
+ * taken as ready. */
+static void test_adopt_starting(void **state)
+{
+	(void)state;
+	w.pidfds = true;
+	int fifo[2];
+	assert_int_equal(pipe2(fifo, O_CLOEXEC | O_NONBLOCK), 0);
+	struct manager_record rec = record();
+	rec.starting = true;
+	rec.ready_fd = fifo[0];
+	rec.ready_keep_fd = fifo[1];
+	manager_adopt(&mgr, &rec);
+	assert_int_equal(mgr.state, MANAGER_STARTING);
+	assert_int_equal(rec.ready_fd, -1); /* taken */
+	assert_int_equal(w.fd, fifo[0]);
+	assert_int_equal(ev.ready, 0);
+	assert_int_equal(write(fifo[1], "\n", 1), 1);
+	w.fd_fn(w.fd, 1, w.fd_data);
+	assert_int_equal(mgr.state, MANAGER_READY);
+	assert_int_equal(ev.ready, 1);
+	w.pidfd_fn(w.pidfd, 1, w.pidfd_data); /* it exits: restarted later */
+	assert_int_equal(mgr.state, MANAGER_BACKOFF);
+
+	struct account acct = mgr.acct;
+	manager_init(&mgr, &acct, &events, &mgr);
+	rec = record();
+	rec.starting = true;
+	manager_adopt(&mgr, &rec);
+	assert_int_equal(mgr.state, MANAGER_READY);
+	assert_null(w.fd_fn);
+	w.pidfd_fn(w.pidfd, 1, w.pidfd_data);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -640,6 +794,9 @@ int main(void)
 		T(test_stop_without_process),
 		T(test_start_fails),
 		T(test_state_names),
+		T(test_adopt),
+		T(test_adopt_refuses_another_process),
+		T(test_adopt_starting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -404,6 +404,20 @@ static int session_setup_rundir(struct user *u, struct session *s,
 	return 0;
 }
 
+/* A zeroed session holding copies of service, tty and rhost. */
+static struct session *session_new(const char *service, const char *tty, const char *rhost)
+{
+	size_t ls = strlen(service) + 1, lt = strlen(tty) + 1, lr = strlen(rhost) + 1;
+	struct session *s = calloc(1, sizeof(*s) + ls + lt + lr);
+	if (!s)
+		return NULL;
+	char *p = s->strings;
+	s->service = memcpy(p, service, ls);
+	s->tty = memcpy(p += ls, tty, lt);
+	s->rhost = memcpy(p + lt, rhost, lr);
+	return s;
+}
+
 enum session_outcome session_open(const struct proto_open_session *req, pid_t pid,
 	struct session_waiter *w, struct session **out, char *err, size_t errlen)
 {
@@ -445,7 +459,7 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 		u = user_create(pw);
 		created = true;
 	}
-	struct session *s = u ? calloc(1, sizeof(*s)) : NULL;
+	struct session *s = u ? session_new(req->service, req->tty, req->rhost) : NULL;
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -456,9 +470,6 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 	s->pidfd = pidfd;
 	s->flags = req->flags;
 	s->since = time(NULL);
-	proto_strlcpy(s->service, req->service, sizeof(s->service));
-	proto_strlcpy(s->tty, req->tty, sizeof(s->tty));
-	proto_strlcpy(s->rhost, req->rhost, sizeof(s->rhost));
 	proto_strlcpy(s->session_class, req->session_class[0] ? req->session_class : "user",
 		sizeof(s->session_class));
 	proto_strlcpy(s->session_type, req->session_type, sizeof(s->session_type));
@@ -967,7 +978,7 @@ static void restore_session(const struct state_session *ss, void *data)
 		state_drop_session(ss->id);
 		return;
 	}
-	struct session *s = calloc(1, sizeof(*s));
+	struct session *s = session_new(ss->service, ss->tty, ss->rhost);
 	if (!s || hmap_insert(&sessions, &s->node, ss->id) < 0) {
 		free(s);
 		close(pidfd);
@@ -981,9 +992,6 @@ static void restore_session(const struct state_session *ss, void *data)
 	s->flags = ss->flags;
 	s->since = ss->since;
 	s->export_rundir = ss->export_rundir;
-	proto_strlcpy(s->service, ss->service, sizeof(s->service));
-	proto_strlcpy(s->tty, ss->tty, sizeof(s->tty));
-	proto_strlcpy(s->rhost, ss->rhost, sizeof(s->rhost));
 	/* Records of older daemons have no context: a user session. */
 	bool ctx_ok = proto_token_valid(ss->session_class) && proto_token_valid(ss->session_type) &&
 		proto_token_valid(ss->seat) && ss->vtnr <= PROTO_VTNR_MAX;

@@ -51,9 +51,9 @@ struct session {
 	struct session *prev, *next; /* the user's sessions */
 	struct user *user;
 	uint64_t id;
-	char service[PROTO_FIELD_SIZE];
-	char tty[PROTO_FIELD_SIZE];
-	char rhost[PROTO_HOST_SIZE];
+	/* Into strings[] (a session is allocated with what they need, not
+	 * with room for the longest: ~0.3 KiB each instead of ~0.7). */
+	const char *service, *tty, *rhost;
 	uint32_t flags;
 	pid_t pid; /* the process that opened the session */
 	uint64_t pid_start; /* its start time: a reused pid is not this login */
@@ -69,6 +69,7 @@ struct session {
 	char seat[PROTO_TOKEN_SIZE];
 	uint32_t vtnr;
 	bool has_manager;       /* decided at open: counts in nmanager_sessions */
+	char strings[];         /* service, tty, rhost: each NUL-terminated */
 };
 
 struct user {

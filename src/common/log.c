@@ -26,6 +26,23 @@ void log_set_debug(bool debug)
 	log_debug_on = debug;
 }
 
+/*
+ * glibc keeps the fd of its syslog socket and takes it for its own until
+ * closelog, even once the process has closed it: a child that drops the
+ * daemon's fds (close_range) and later opens a file that gets that number
+ * would have its next syslog call (its own, or a PAM or NSS module's) send
+ * to that file, fail (ENOTSOCK), and close it, as glibc does with a socket
+ * it takes for broken. So every child forgets the connection while the fd
+ * is still the socket, before it closes or reuses any fd; a syslog call
+ * after that connects afresh. Unconditional: libpam may have connected in
+ * the daemon (pam_syslog while loading the managers' stack) even with
+ * syslog = no.
+ */
+void log_after_fork(void)
+{
+	closelog();
+}
+
 static const char *prio_name(int prio)
 {
 	switch (prio) {

@@ -8,6 +8,9 @@
 
 void log_init(const char *ident, bool use_syslog, bool debug);
 void log_set_debug(bool debug);
+/* First thing in every child the daemon forks, before it closes the
+ * daemon's fds: forget the daemon's syslog connection (see log.c). */
+void log_after_fork(void);
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)

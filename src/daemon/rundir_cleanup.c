@@ -132,6 +132,7 @@ static void removal_ended(int fd, uint32_t events, void *data)
 /* In the helper: nothing of the daemon's but stderr (its log). */
 static void helper_run(const char *path)
 {
+	log_after_fork();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

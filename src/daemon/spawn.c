@@ -294,10 +294,13 @@ static void child_fail(const struct account *u, const char *what)
  * First thing in every child the daemon forks, before anything that can take
  * time: keep stdin/out/err and keep (renumbered to 3, close-on-exec; -1:
  * none), close every other fd: the state_dir lock, the control socket,
- * clients, epoll, signalfd, timers, FIFOs. Returns the kept fd's number.
+ * clients, epoll, signalfd, timers, FIFOs, and glibc's syslog socket
+ * (log_after_fork: forgotten first, while its fd is still the socket).
+ * Returns the kept fd's number.
  */
 static int child_drop_fds(const struct account *u, int keep)
 {
+	log_after_fork();
 	if (keep >= 0 && keep != 3) {
 		if (dup3(keep, 3, O_CLOEXEC) < 0)
 			child_fail(u, "dup3");
@@ -389,6 +392,10 @@ static void child_start_log_rotate(const char *log)
 static void child_exec(const struct account *u, const char *path, char *const argv[],
 	char *const envp[], const gid_t *groups, int ngroups)
 {
+	/* The keeper's syslog connection (its PAM modules' calls), if any: its
+	 * fd goes at the close_range below. (log-rotate, forked after that,
+	 * inherits none.) */
+	log_after_fork();
 	/* groups: the user's groups, looked up already (by the keeper), else -1 */
 	if ((ngroups >= 0 ? setgroups((size_t)ngroups, groups) : initgroups(u->name, *u->gid)) < 0 ||
 		setgid(*u->gid) < 0 || setuid(u->uid) < 0)

@@ -305,6 +305,7 @@ static void job_expired(struct timer *t, void *data)
 /* In the child: become the user and exec the helper. Never returns. */
 static void job_child(const struct account *u, int out, char *const argv[], char *const envp[])
 {
+	log_after_fork();
 	sigset_t none;
 	sigemptyset(&none);
 	for (int sig = 1; sig < NSIG; sig++)

@@ -65,6 +65,12 @@ void spawn_pam_preload(void);
 /* Drop the loaded stack (pam_end); the next start loads it again. */
 void spawn_pam_drop(void);
 
+/* Run the program path with argv as root, an empty environment, the
+ * daemon's stdin/out/err and nothing else of the daemon's, at a cost that
+ * does not grow with the daemon's memory or fds (no copy of either: the
+ * daemon waits until the child has exec'd). Its pid, or -1 (errno). */
+pid_t spawn_helper(const char *path, char *const argv[]);
+
 /*
  * Start argv as the user: in the user's cgroup (cgroup_dir, or -1), and with
  * use_pam below a keeper that holds the managers' PAM session; log_cap: the

@@ -15,11 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "hmap.h"
 #include "log.h"
 #include "poller.h"
 #include "proto.h"
 #include "rundir.h"
+#include "spawn.h"
 #include "state.h"
 
 struct removal {
@@ -129,17 +131,6 @@ static void removal_ended(int fd, uint32_t events, void *data)
 	free(r);
 }
 
-/* In the helper: nothing of the daemon's but stderr (its log). */
-static void helper_run(const char *path)
-{
-	log_after_fork();
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (close_range(3, ~0U, 0) < 0)
-		_exit(2);
-	_exit(rundir_remove(path) == 0 ? 0 : 1);
-}
 
 int rundir_cleanup_start(const char *path, uid_t uid)
 {
@@ -154,9 +145,12 @@ int rundir_cleanup_start(const char *path, uid_t uid)
 	}
 	proto_strlcpy(r->path, path, sizeof(r->path));
 	r->uid = uid;
-	r->pid = fork();
-	if (r->pid == 0)
-		helper_run(path);
+	/* libexec/rundir-remove: rundir_remove in a program of its own, with
+	 * nothing of the daemon's but stderr (its log). */
+	char prog[PROTO_PATH_SIZE];
+	snprintf(prog, sizeof(prog), "%s/rundir-remove", backend_libexec_dir());
+	char *argv[] = {prog, r->path, NULL};
+	r->pid = spawn_helper(prog, argv);
 	/* No SIGCHLD is handled before the pidfd exists (single thread): the
 	 * helper cannot be reaped, nor its pid reused, in between. */
 	r->pidfd = r->pid > 0 ? (int)pidfd_open(r->pid, 0) : -1;

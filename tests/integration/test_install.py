@@ -170,7 +170,7 @@ def test_programs_answer_version(installed):
     version = project_version()
     programs = [p for p in found if p.startswith(("/usr/sbin/", "/usr/bin/",
                                                   "/usr/libexec/dinit-userservd/"))]
-    assert len(programs) == 8, programs
+    assert len(programs) == 9, programs
     for p in programs:
         r = subprocess.run([dest + p, "--version"], capture_output=True, text=True, timeout=10)
         assert r.returncode == 0, (p, r.stderr)

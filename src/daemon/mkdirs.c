@@ -15,6 +15,12 @@ static int make_upto(const char *path, size_t len)
 	}
 	memcpy(buf, path, len);
 	buf[len] = '\0';
+	/* Most calls find everything there already: one mkdir, not one per
+	 * component, unless a parent is missing. */
+	if (!len || mkdir(buf, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "mkdirs.h"
 #include "rundir.h"
 
 static char base[256];
@@ -53,6 +54,30 @@ static bool exists(const char *path)
 {
 	struct stat st;
 	return lstat(path, &st) == 0;
+}
+
+/* mkdir -p: every missing component, 0755; again, nothing to do; a file in
+ * the way is an error, as is a path whose parent cannot be made. */
+static void test_mkdirs(void **state)
+{
+	char path[512], file[512];
+	snprintf(path, sizeof(path), "%s/a/b/c", base);
+	assert_int_equal(mkdirs(path), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(mkdirs(path), 0);
+	snprintf(path, sizeof(path), "%s/a/d/e/sock", base);
+	assert_int_equal(mkdirs_parents(path), 0);
+	snprintf(path, sizeof(path), "%s/a/d/e", base);
+	assert_true(exists(path));
+	snprintf(path, sizeof(path), "%s/a/d/e/sock", base);
+	assert_false(exists(path));
+	snprintf(file, sizeof(file), "%s/f", base);
+	touch(file);
+	snprintf(path, sizeof(path), "%s/f/g/h", base);
+	assert_int_equal(mkdirs(path), -1);
+	assert_int_equal(errno, ENOTDIR);
 }
 
 static void test_expand(void **state)
@@ -241,6 +266,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_expand),
+		cmocka_unit_test_setup_teardown(test_mkdirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_fresh_and_existing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_refuses_symlink_and_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_does_not_follow_symlinks, setup, teardown),

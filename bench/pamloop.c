@@ -83,6 +83,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -917,8 +918,18 @@ static pid_t floor_start(const char *path, struct sockaddr_un *addr)
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork");
-	if (pid == 0)
+	if (pid == 0) {
+		/* bench/run --pin: the floor's server on the daemon's CPU. */
+		const char *cpu = getenv("PAMLOOP_SERVER_CPU");
+		if (cpu && *cpu) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(atoi(cpu), &set);
+			if (sched_setaffinity(0, sizeof(set), &set) < 0)
+				die("sched_setaffinity");
+		}
 		floor_server(lfd);
+	}
 	close(lfd);
 	return pid;
 }

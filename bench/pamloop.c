@@ -7,11 +7,14 @@
  * nanoseconds. bench/run builds it (cc ... -lpam) and runs it inside the
  * benchmark sandbox as root.
  *
- *   pamloop warm SERVICE USER N WARMUP
+ *   pamloop warm SERVICE USER N WARMUP [FLOOR_SOCKET]
  *       Opens one session of USER and keeps it (the manager stays up), then
  *       runs N timed iterations (after WARMUP untimed ones) of pam_start,
  *       pam_open_session, pam_close_session, pam_end. Prints the four
- *       per-iteration durations as arrays.
+ *       per-iteration durations as arrays. With FLOOR_SOCKET, each
+ *       iteration is followed by two exchanges on fresh connections with
+ *       the floor's server (see floor), timed together (floor2_ns): the
+ *       transport of an open + close, measured under the same load.
  *
  *   pamloop cold SERVICE GONE_TIMEOUT_MS HOLD_MS USER...
  *       For each USER in turn (each must have no session and no manager):
@@ -80,6 +83,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -421,14 +425,27 @@ static void raise_nofile(void)
 
 /* ---- warm --------------------------------------------------------------- */
 
+static pid_t floor_start(const char *path, struct sockaddr_un *addr);
+static void floor_stop(pid_t pid, const struct sockaddr_un *addr);
+static int floor_fresh(const struct sockaddr_un *addr, unsigned char *buf);
+#define FLOOR_MSG 512
+
 static int cmd_warm(int argc, char **argv)
 {
-	if (argc != 4)
+	if (argc != 4 && argc != 5)
 		usage();
 	const char *service = argv[0], *user = argv[1];
 	long n = atol(argv[2]), warmup = atol(argv[3]);
 	if (n <= 0 || warmup < 0)
 		usage();
+	/* With FLOOR_SOCKET: after each login, two floor exchanges (what the
+	 * module's open and close cost without PAM or the daemon), so that
+	 * both figures see the same load. */
+	struct sockaddr_un faddr;
+	pid_t fpid = argc == 5 ? floor_start(argv[4], &faddr) : -1;
+	unsigned char fbuf[FLOOR_MSG * 2];
+	memset(fbuf, 'x', sizeof(fbuf));
+	int64_t *tf = fpid > 0 ? samples((size_t)n) : NULL;
 	struct login holder;
 	int r = login_start(&holder, service, user);
 	if (r == PAM_SUCCESS)
@@ -454,14 +471,24 @@ static int cmd_warm(int argc, char **argv)
 		int64_t t4 = now_ns();
 		if (r3 != PAM_SUCCESS)
 			failures++;
+		int64_t t5 = t4;
+		if (tf) {
+			if (floor_fresh(&faddr, fbuf) < 0 || floor_fresh(&faddr, fbuf) < 0)
+				failures++;
+			t5 = now_ns();
+		}
 		if (i >= 0) {
 			ts[i] = t1 - t0;
 			to[i] = t2 - t1;
 			tc[i] = t3 - t2;
 			te[i] = t4 - t3;
+			if (tf)
+				tf[i] = t5 - t4;
 		}
 	}
-	int64_t wall = now_ns() - wall0;
+	int64_t wall = now_ns() - wall0; /* with the floor's exchanges, if any */
+	if (tf)
+		floor_stop(fpid, &faddr);
 	login_close(&holder);
 	login_end(&holder, PAM_SUCCESS);
 	printf("{\"mode\":\"warm\",\"iterations\":%ld,\"failures\":%ld,\"wall_ns\":%" PRId64 ",\n",
@@ -469,6 +496,8 @@ static int cmd_warm(int argc, char **argv)
 	json_array("start_ns", ts, (size_t)n, false);
 	json_array("open_ns", to, (size_t)n, false);
 	json_array("close_ns", tc, (size_t)n, false);
+	if (tf)
+		json_array("floor2_ns", tf, (size_t)n, false);
 	json_array("end_ns", te, (size_t)n, true);
 	printf("}\n");
 	return 0;
@@ -833,8 +862,6 @@ static int cmd_scale(int argc, char **argv)
 
 /* ---- floor: one exchange on this machine -------------------------------- */
 
-#define FLOOR_MSG 512
-
 static void floor_server(int lfd)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -878,37 +905,69 @@ static int floor_exchange(int fd, unsigned char *buf)
 	return recv(fd, buf, FLOOR_MSG * 2, MSG_DONTWAIT) == FLOOR_MSG ? 0 : -1;
 }
 
-static int cmd_floor(int argc, char **argv)
+/* Fork the floor's server on a socket at path; its pid. */
+static pid_t floor_start(const char *path, struct sockaddr_un *addr)
 {
-	if (argc != 2)
-		usage();
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", argv[0]);
-	long n = atol(argv[1]);
-	if (n <= 0)
-		usage();
-	unlink(addr.sun_path);
+	*addr = (struct sockaddr_un){.sun_family = AF_UNIX};
+	snprintf(addr->sun_path, sizeof(addr->sun_path), "%s", path);
+	unlink(addr->sun_path);
 	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)addr, sizeof(*addr)) < 0 ||
 		listen(lfd, 128) < 0)
 		die("floor socket");
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork");
-	if (pid == 0)
+	if (pid == 0) {
+		/* bench/run --pin: the floor's server on the daemon's CPU. */
+		const char *cpu = getenv("PAMLOOP_SERVER_CPU");
+		if (cpu && *cpu) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(atoi(cpu), &set);
+			if (sched_setaffinity(0, sizeof(set), &set) < 0)
+				die("sched_setaffinity");
+		}
 		floor_server(lfd);
+	}
 	close(lfd);
+	return pid;
+}
+
+static void floor_stop(pid_t pid, const struct sockaddr_un *addr)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	unlink(addr->sun_path);
+}
+
+/* One exchange on a fresh connection, as the module makes it. */
+static int floor_fresh(const struct sockaddr_un *addr, unsigned char *buf)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int r = fd < 0 || connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ? -1 :
+		floor_exchange(fd, buf);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int cmd_floor(int argc, char **argv)
+{
+	if (argc != 2)
+		usage();
+	struct sockaddr_un addr;
+	long n = atol(argv[1]);
+	if (n <= 0)
+		usage();
+	pid_t pid = floor_start(argv[0], &addr);
 	unsigned char buf[FLOOR_MSG * 2];
 	memset(buf, 'x', sizeof(buf));
 	int64_t *fresh = samples((size_t)n), *kept = samples((size_t)n);
 	long failures = 0;
 	for (long i = -n / 10; i < n; i++) {
 		int64_t t0 = now_ns();
-		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		int r = fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -1 :
-			floor_exchange(fd, buf);
-		if (fd >= 0)
-			close(fd);
+		int r = floor_fresh(&addr, buf);
 		if (r < 0)
 			failures++;
 		if (i >= 0)
@@ -925,9 +984,7 @@ static int cmd_floor(int argc, char **argv)
 			kept[i] = now_ns() - t0;
 	}
 	close(fd);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	unlink(addr.sun_path);
+	floor_stop(pid, &addr);
 	printf("{\"mode\":\"floor\",\"iterations\":%ld,\"failures\":%ld,\n", n, failures);
 	json_array("fresh_connection_ns", fresh, (size_t)n, false);
 	json_array("kept_connection_ns", kept, (size_t)n, true);

@@ -661,8 +661,8 @@ static bool connection_admit(uid_t uid)
 	return true;
 }
 
-/* Accept and admit or drop one connection. false: nothing more to accept now. */
-static bool accept_one(void)
+/* Accept and admit or drop one connection, and read its request if it is there. */
+static void accept_one(void)
 {
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
@@ -678,16 +678,18 @@ static bool accept_one(void)
 					close(drop);
 				reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			}
-			return true;
+			return;
 		}
-		if (errno == EINTR || errno == ECONNABORTED)
-			return true;
-		if (errno != EAGAIN)
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_err("accept4: %s", strerror(errno));
-		return false;
+		return;
 	}
-	client_add(fd);
-	return true;
+	struct client *c = client_add(fd);
+	/* The module sends its request right after connect(), so it is most
+	 * often here already: reading it now saves the epoll_wait that would
+	 * report it. If not, this read finds nothing and epoll reports it. */
+	if (c)
+		client_read(c);
 }
 
 /* Make a client of a connected socket (fd is consumed). NULL if refused. */
@@ -738,9 +740,12 @@ static struct client *client_add(int fd)
 
 static void listen_event(int fd, uint32_t events, void *data)
 {
-	/* Bounded: one batch per wakeup keeps other work from starving. */
-	for (int i = 0; i < 32 && accept_one(); i++)
-		;
+	/* One connection per wakeup: the listen socket is level-triggered, so
+	 * while more wait the next epoll_wait reports it again, together with
+	 * everything else that is ready (nothing starves), and no accept4 is
+	 * spent on learning that nothing is left (a warm login's connection
+	 * comes alone). */
+	accept_one();
 }
 
 int server_listen_fd(void)

@@ -109,19 +109,47 @@ static int write_file(const char *path, const char *text, size_t len)
 	return 0;
 }
 
+/*
+ * A session's record is written once, under an id no record had before
+ * (user.c): in place, O_EXCL, not through a temporary file and a rename.
+ * So a daemon killed while writing it can leave a record cut short; that
+ * one must never be taken for a whole one, and the order of the lines sees
+ * to it: the id comes last, and state_foreach_session takes a record only
+ * if the id it holds is its file's name. A cut record holds no id, or a cut
+ * one (a prefix of the digits, another number), or a last line without '='
+ * (read_kv fails).
+ */
 int state_save_session(const struct state_session *s)
 {
 	char path[PROTO_PATH_SIZE], text[1280];
 	if (state_path(path, sizeof(path), "sessions/%" PRIu64, s->id) < 0)
 		return -1;
 	int n = snprintf(text, sizeof(text),
-		"id=%" PRIu64 "\nuid=%u\npid=%d\npid_start=%" PRIu64 "\nservice=%s\ntty=%s\n"
+		"uid=%u\npid=%d\npid_start=%" PRIu64 "\nservice=%s\ntty=%s\n"
 		"rhost=%s\nflags=%u\nsince=%lld\nexport_rundir=%d\n"
-		"class=%s\ntype=%s\nseat=%s\nvtnr=%u\nmanager=%d\n",
-		s->id, (unsigned)s->uid, (int)s->pid, s->pid_start, s->service, s->tty, s->rhost,
+		"class=%s\ntype=%s\nseat=%s\nvtnr=%u\nmanager=%d\nid=%" PRIu64 "\n",
+		(unsigned)s->uid, (int)s->pid, s->pid_start, s->service, s->tty, s->rhost,
 		(unsigned)s->flags, (long long)s->since, s->export_rundir,
-		s->session_class, s->session_type, s->seat, (unsigned)s->vtnr, s->has_manager);
-	return n > 0 && (size_t)n < sizeof(text) ? write_file(path, text, (size_t)n) : -1;
+		s->session_class, s->session_type, s->seat, (unsigned)s->vtnr, s->has_manager, s->id);
+	if (n <= 0 || (size_t)n >= sizeof(text))
+		return -1;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) /* a stale record (cannot happen): replaced whole */
+		return write_file(path, text, (size_t)n);
+	if (fd < 0) {
+		log_err("cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	ssize_t w = write(fd, text, (size_t)n);
+	int err = w < 0 ? errno : 0;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	if (err || w != (ssize_t)n) {
+		log_err("cannot write %s: %s", path, err ? strerror(err) : "short write");
+		unlink(path);
+		return -1;
+	}
+	return 0;
 }
 
 void state_drop_session(uint64_t id)

@@ -100,6 +100,7 @@ void handover_discard(void);
 int state_init(const struct config *cfg, int lock_fd);
 /* The fd holding the lock, to pass across a reexec. */
 int state_lock_fd(void);
+/* Write the record of a new session (s->id never had one). */
 int state_save_session(const struct state_session *s);
 void state_drop_session(uint64_t id);
 int state_save_user(const struct state_user *u);

@@ -74,7 +74,9 @@
  * Exit status: 0 when the run completed (individual PAM failures are
  * counted in the output), 1 on a setup error, 2 on bad usage.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -112,13 +114,13 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void die(const char *what)
+__attribute__((noreturn)) static void die(const char *what)
 {
 	fprintf(stderr, "pamloop: %s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
-static void usage(void)
+__attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr, "usage: pamloop warm|cold|spawn|scale|floor|burst|keeper ... (see the source)\n");
 	exit(2);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Milliseconds on CLOCK_MONOTONIC; deadlines are absolute values of it. */
 uint64_t monotonic_ms(void);
@@ -20,5 +21,11 @@ static inline bool char_is_control(unsigned char c)
 
 /* Whether s holds a control character (char_is_control). */
 bool str_has_control(const char *s);
+
+/* Read the small file path (relative to dirfd, or AT_FDCWD) into buf as a
+ * string: one read of at most len - 1 bytes, NUL-terminated. flags are added
+ * to O_RDONLY | O_CLOEXEC (O_NOFOLLOW). The bytes read, or -1 when it cannot
+ * be opened or read or is empty. */
+ssize_t read_text(int dirfd, const char *path, int flags, char *buf, size_t len);
 
 #endif

@@ -6,20 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "util.h"
 
 int proc_stat(pid_t pid, pid_t *ppid, uint64_t *start, bool *dead)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(AT_FDCWD, path, 0, buf, sizeof(buf)) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* The command name may hold spaces and parens: fields resume after the
 	 * last ')'. Then: state(3) ppid(4) ... starttime(22). */
 	char *p = strrchr(buf, ')');
@@ -53,14 +48,8 @@ int proc_uid(pid_t pid, uid_t *uid)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(AT_FDCWD, path, 0, buf, sizeof(buf)) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	char *p = strstr(buf, "\nUid:");
 	unsigned long v;
 	if (!p || sscanf(p + 5, "%lu", &v) != 1)

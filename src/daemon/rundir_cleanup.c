@@ -23,6 +23,7 @@
 #include "rundir.h"
 #include "spawn.h"
 #include "state.h"
+#include "util.h"
 
 struct removal {
 	struct hmap_node node; /* by path hash */
@@ -228,17 +229,12 @@ void rundir_cleanup_restore(void)
 		if (de->d_name[0] == '.' || *end || pid <= 0 || pid > INT32_MAX)
 			continue;
 		char buf[PROTO_PATH_SIZE + 64];
-		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
+		ssize_t n = read_text(dirfd(d), de->d_name, O_NOFOLLOW, buf, sizeof(buf));
 		uint64_t start;
 		unsigned uid;
 		int off = 0;
-		if (n > 0) {
-			buf[n] = '\0';
+		if (n > 0)
 			buf[strcspn(buf, "\n")] = '\0';
-		}
 		if (n <= 0 || sscanf(buf, "%" SCNu64 " %u %n", &start, &uid, &off) != 2 || !off ||
 			buf[off] != '/' || strlen(buf + off) >= PROTO_PATH_SIZE) {
 			record_drop((pid_t)pid);

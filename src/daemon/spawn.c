@@ -25,6 +25,7 @@
 #include <security/pam_appl.h>
 
 #include "log.h"
+#include "util.h"
 
 /* The managers' own PAM service: used when its file exists. */
 #define MANAGER_PAM_SERVICE "dinit-userservd"
@@ -537,13 +538,9 @@ static void keeper_end_leftovers(void)
 	for (;;) {
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
+		ssize_t n = read_text(AT_FDCWD, path, 0, buf, sizeof(buf));
 		/* Our unreaped children's pids cannot be reused: kill is safe. */
 		for (char *p = buf, *end; n > 0 && p < buf + n; p = end) {
-			buf[n] = '\0';
 			long pid = strtol(p, &end, 10);
 			if (end == p)
 				break;

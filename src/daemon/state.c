@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 static int state_path(char *out, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -191,15 +192,10 @@ void state_drop_user(uid_t uid)
 static int read_kv(int dirfd, const char *name, void (*fn)(const char *k, const char *v, void *),
 	void *data)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
 	char buf[4096];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || n == (ssize_t)sizeof(buf) - 1)
+	ssize_t n = read_text(dirfd, name, O_NOFOLLOW, buf, sizeof(buf));
+	if (n < 0 || n == (ssize_t)sizeof(buf) - 1) /* nothing, or more than a record holds */
 		return -1;
-	buf[n] = '\0';
 	for (char *line = buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "poller.h"
 #include "proc.h"
+#include "util.h"
 
 static const struct config *config; /* the daemon's: valid and current across reloads */
 static char base[PATH_MAX]; /* …/dinit-userservd, "" when cgroups are not used */
@@ -159,14 +160,8 @@ static const char *const ctl_file[NCTL] = {"pids.max", "memory.max"};
 static bool file_has_word(const char *path, const char *word)
 {
 	char buf[1024];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(AT_FDCWD, path, 0, buf, sizeof(buf)) < 0)
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	size_t wl = strlen(word);
 	for (char *p = buf; (p = strstr(p, word)); p += wl)
 		if ((p == buf || isspace((unsigned char)p[-1])) &&
@@ -630,14 +625,8 @@ static int group_populated(uid_t uid)
 {
 	char path[PATH_MAX + 64], buf[256];
 	group_path(path, sizeof(path), uid, "cgroup.events");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(AT_FDCWD, path, 0, buf, sizeof(buf)) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	char *p = strstr(buf, "populated ");
 	return p ? p[10] != '0' : -1;
 }

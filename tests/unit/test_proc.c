@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for src/daemon/proc.c: pid + start time identify a process. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -13,6 +16,7 @@
 #include <cmocka.h>
 
 #include "proc.h"
+#include "util.h"
 
 static void test_self(void **state)
 {
@@ -54,12 +58,42 @@ static void test_gone(void **state)
 	assert_false(proc_is(pid, start));
 }
 
+/* read_text, what these readers use: one read, cut to the buffer, NUL-ended;
+ * an empty or missing file is -1; O_NOFOLLOW refuses a symlink. */
+static void test_read_text(void **state)
+{
+	(void)state;
+	char dir[] = "/var/tmp/dus-read-text.XXXXXX", path[64], link[64], buf[8];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(link, sizeof(link), "%s/l", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(read_text(AT_FDCWD, path, 0, buf, sizeof(buf)), -1); /* empty */
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	close(fd);
+	assert_int_equal(read_text(AT_FDCWD, path, 0, buf, sizeof(buf)), 7);
+	assert_string_equal(buf, "0123456");
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(read_text(AT_FDCWD, link, 0, buf, sizeof(buf)), 7);
+	assert_int_equal(read_text(AT_FDCWD, link, O_NOFOLLOW, buf, sizeof(buf)), -1);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(read_text(dfd, "f", 0, buf, 4), 3);
+	assert_string_equal(buf, "012");
+	close(dfd);
+	unlink(link);
+	unlink(path);
+	assert_int_equal(read_text(AT_FDCWD, path, 0, buf, sizeof(buf)), -1); /* gone */
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self),
 		cmocka_unit_test(test_odd_name),
 		cmocka_unit_test(test_gone),
+		cmocka_unit_test(test_read_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

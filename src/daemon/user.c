@@ -2,6 +2,7 @@
 #include "user.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ static struct hmap users;    /* by uid */
 static struct user *released; /* unlinked, freed by users_collect */
 static struct hmap users_by_name; /* by name_hash(name) */
 static struct hmap sessions; /* by id */
+static struct hmap logins;   /* by pid */
 static uint64_t next_session_id = 1;
 static bool stopping_all; /* daemon shutdown: nothing lingers */
 
@@ -130,14 +132,15 @@ bool user_arg_is(const char *arg, uid_t uid)
 
 void session_terminate(struct session *s, uid_t by)
 {
+	const struct login *l = s->login;
 	log_info("terminate-session %llu of %s (login process %d), asked by uid %u",
-		(unsigned long long)s->id, s->user->name, (int)s->pid, (unsigned)by);
+		(unsigned long long)s->id, s->user->name, (int)l->pid, (unsigned)by);
 	/* Through the pidfd: never a process that reused the pid. SIGHUP as for
 	 * a hangup of its terminal, SIGTERM for logins that ignore it. */
-	if (pidfd_send_signal(s->pidfd, SIGHUP, NULL, 0) < 0 && errno != ESRCH)
-		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
-	if (pidfd_send_signal(s->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
-		log_warn("pidfd_send_signal %d: %s", (int)s->pid, strerror(errno));
+	if (pidfd_send_signal(l->pidfd, SIGHUP, NULL, 0) < 0 && errno != ESRCH)
+		log_warn("pidfd_send_signal %d: %s", (int)l->pid, strerror(errno));
+	if (pidfd_send_signal(l->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
+		log_warn("pidfd_send_signal %d: %s", (int)l->pid, strerror(errno));
 	session_close(s, "terminated");
 }
 
@@ -188,7 +191,7 @@ void user_save(struct user *u)
 static void session_save(const struct session *s)
 {
 	struct state_session ss = {
-		.id = s->id, .uid = s->user->uid, .pid = s->pid, .pid_start = s->pid_start,
+		.id = s->id, .uid = s->user->uid, .pid = s->login->pid, .pid_start = s->login->start,
 		.flags = s->flags, .since = s->since, .export_rundir = s->export_rundir,
 		.vtnr = s->vtnr, .has_manager = s->has_manager,
 	};
@@ -329,12 +332,91 @@ static void session_link(struct user *u, struct session *s)
 		u->nmanager_sessions++;
 }
 
-static void session_pid_exited(int fd, uint32_t events, void *data)
+/* Every session a login process opened ends with it (the last one closed
+ * frees the login). */
+static void login_exited(int fd, uint32_t events, void *data)
 {
-	struct session *s = data;
-	log_info("session %llu of %s: login process %d exited",
-		(unsigned long long)s->id, s->user->name, (int)s->pid);
-	session_close(s, "login process exited");
+	struct login *l = data;
+	while (l->sessions) {
+		struct session *s = l->sessions;
+		bool last = !s->login_next;
+		log_info("session %llu of %s: login process %d exited",
+			(unsigned long long)s->id, s->user->name, (int)l->pid);
+		session_close(s, "login process exited");
+		if (last)
+			break;
+	}
+}
+
+static void login_free(struct login *l)
+{
+	poller_remove_fd(l->src);
+	close(l->pidfd);
+	if (l->listed)
+		hmap_remove(&logins, &l->node);
+	free(l);
+}
+
+/* The login process pid, which runs now (the peer of a request, or checked
+ * against its record): watched already, or from now on. NULL if it cannot
+ * be, with errno. Freed with its last session (or login_free when it has none). */
+static struct login *login_get(pid_t pid)
+{
+	struct hmap_node *n = hmap_find(&logins, (uint64_t)pid);
+	if (n) {
+		struct login *l = container_of(n, struct login, node);
+		struct pollfd p = {.fd = l->pidfd, .events = POLLIN};
+		if (poll(&p, 1, 0) == 0) /* it runs, and so does pid: the same process */
+			return l;
+		/* It exited and pid was reused before its exit was handled: that
+		 * is still to come (its pidfd stays readable), out of the map. */
+		hmap_remove(&logins, &l->node);
+		l->listed = false;
+	}
+	struct login *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->pid = pid;
+	l->pidfd = (int)pidfd_open(pid, 0);
+	if (l->pidfd < 0) {
+		free(l);
+		return NULL;
+	}
+	l->start = proc_start_time(pid);
+	l->src = poller_add_fd(l->pidfd, EPOLLIN, login_exited, l);
+	if (!l->src || hmap_insert(&logins, &l->node, (uint64_t)pid) < 0) {
+		poller_remove_fd(l->src);
+		close(l->pidfd);
+		free(l);
+		errno = ENOMEM;
+		return NULL;
+	}
+	l->listed = true;
+	return l;
+}
+
+static void login_link(struct login *l, struct session *s)
+{
+	s->login = l;
+	s->login_prev = NULL;
+	s->login_next = l->sessions;
+	if (l->sessions)
+		l->sessions->login_prev = s;
+	l->sessions = s;
+}
+
+/* Unlink s from its login, freed with its last session. */
+static void login_unlink(struct session *s)
+{
+	struct login *l = s->login;
+	if (s->login_prev)
+		s->login_prev->login_next = s->login_next;
+	else
+		l->sessions = s->login_next;
+	if (s->login_next)
+		s->login_next->login_prev = s->login_prev;
+	if (!l->sessions)
+		login_free(l);
 }
 
 /* rundir_size in MiB: N% of RAM as tmpfs's size=N% would compute it. */
@@ -445,8 +527,8 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 		log_debug("session of root (%s) not tracked: root_session = no", req->service);
 		return SESSION_UNTRACKED;
 	}
-	int pidfd = (int)pidfd_open(pid, 0);
-	if (pidfd < 0) {
+	struct login *l = login_get(pid);
+	if (!l) {
 		snprintf(err, errlen, "cannot watch login process %d: %s", (int)pid, strerror(errno));
 		log_err("session of %s refused: %s", pw->pw_name, err);
 		return SESSION_REFUSED;
@@ -465,9 +547,6 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 		goto fail;
 	}
 	s->user = u;
-	s->pid = pid;
-	s->pid_start = proc_start_time(pid);
-	s->pidfd = pidfd;
 	s->flags = req->flags;
 	s->since = time(NULL);
 	proto_strlcpy(s->session_class, req->session_class[0] ? req->session_class : "user",
@@ -485,12 +564,7 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
-	if (!s->pidfd_src) {
-		hmap_remove(&sessions, &s->node);
-		snprintf(err, errlen, "cannot watch login process %d", (int)pid);
-		goto fail;
-	}
+	login_link(l, s);
 	session_link(u, s);
 	session_save(s);
 	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d, "
@@ -531,7 +605,8 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 	return SESSION_WAITING;
 fail:
 	free(s);
-	close(pidfd);
+	if (!l->sessions)
+		login_free(l);
 	if (created && u)
 		user_release_if_idle(u);
 	return SESSION_REFUSED;
@@ -543,8 +618,7 @@ void session_close(struct session *s, const char *why)
 	log_info("session %llu closed: user %s, service %s (%s)", (unsigned long long)s->id,
 		u->name, s->service, why);
 	session_release_waiter(s, SESSION_WAIT_FAILED, "session closed while waiting");
-	poller_remove_fd(s->pidfd_src);
-	close(s->pidfd);
+	login_unlink(s);
 	hmap_remove(&sessions, &s->node);
 	state_drop_session(s->id);
 	if (s->prev)
@@ -618,7 +692,7 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 	proto_strlcpy(info->tty, s->tty, sizeof(info->tty));
 	proto_strlcpy(info->rhost, s->rhost, sizeof(info->rhost));
 	info->flags = s->flags;
-	info->pid = s->pid;
+	info->pid = s->login->pid;
 	info->since = (uint64_t)s->since;
 	proto_strlcpy(info->session_class, s->session_class, sizeof(info->session_class));
 	proto_strlcpy(info->session_type, s->session_type, sizeof(info->session_type));
@@ -792,12 +866,12 @@ void users_finish(void)
 	while (n) {
 		struct hmap_node *next = hmap_next(&sessions, n, &i);
 		struct session *s = container_of(n, struct session, node);
-		poller_remove_fd(s->pidfd_src);
-		close(s->pidfd);
+		login_unlink(s);
 		free(s);
 		n = next;
 	}
 	hmap_free(&sessions);
+	hmap_free(&logins);
 	n = hmap_first(&users, &i);
 	while (n) {
 		struct hmap_node *next = hmap_next(&users, n, &i);
@@ -972,8 +1046,11 @@ static void restore_session(const struct state_session *ss, void *data)
 		if (pw)
 			u = user_create(pw);
 	}
-	int pidfd = -1;
-	if (!u || !proc_is(ss->pid, ss->pid_start) || (pidfd = (int)pidfd_open(ss->pid, 0)) < 0) {
+	struct login *l = NULL;
+	if (!u || !proc_is(ss->pid, ss->pid_start) || !(l = login_get(ss->pid)) ||
+		l->start != ss->pid_start) { /* gone, or went between the two looks */
+		if (l && !l->sessions)
+			login_free(l);
 		log_info("session %llu ended while the daemon was away", (unsigned long long)ss->id);
 		state_drop_session(ss->id);
 		return;
@@ -981,14 +1058,12 @@ static void restore_session(const struct state_session *ss, void *data)
 	struct session *s = session_new(ss->service, ss->tty, ss->rhost);
 	if (!s || hmap_insert(&sessions, &s->node, ss->id) < 0) {
 		free(s);
-		close(pidfd);
+		if (!l->sessions)
+			login_free(l);
 		return;
 	}
 	s->id = ss->id;
 	s->user = u;
-	s->pid = ss->pid;
-	s->pid_start = ss->pid_start;
-	s->pidfd = pidfd;
 	s->flags = ss->flags;
 	s->since = ss->since;
 	s->export_rundir = ss->export_rundir;
@@ -1004,10 +1079,10 @@ static void restore_session(const struct state_session *ss, void *data)
 	}
 	s->has_manager = ss->has_manager >= 0 ? ss->has_manager != 0
 		: config_class_has_manager(config, s->session_class);
-	s->pidfd_src = poller_add_fd(pidfd, EPOLLIN, session_pid_exited, s);
+	login_link(l, s);
 	session_link(u, s);
 	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->name,
-		(int)s->pid);
+		(int)l->pid);
 }
 
 void users_restore(struct handover *h)

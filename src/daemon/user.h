@@ -55,10 +55,8 @@ struct session {
 	 * with room for the longest: ~0.3 KiB each instead of ~0.7). */
 	const char *service, *tty, *rhost;
 	uint32_t flags;
-	pid_t pid; /* the process that opened the session */
-	uint64_t pid_start; /* its start time: a reused pid is not this login */
-	int pidfd;
-	struct poller_fd *pidfd_src;
+	struct login *login; /* the process that opened the session */
+	struct session *login_prev, *login_next; /* the sessions it opened */
 	time_t since;
 	bool export_rundir;     /* this login gets our XDG_RUNTIME_DIR */
 	struct session_waiter *waiter; /* the login waiting for readiness, or NULL */
@@ -70,6 +68,18 @@ struct session {
 	uint32_t vtnr;
 	bool has_manager;       /* decided at open: counts in nmanager_sessions */
 	char strings[];         /* service, tty, rhost: each NUL-terminated */
+};
+
+/* A process that opened sessions, watched through one pidfd however many it
+ * opened: the daemon's fds bound the login processes, not the sessions. */
+struct login {
+	struct hmap_node node; /* logins by pid, while the pid is this process's */
+	bool listed;           /* in the map (not once its pid is seen reused) */
+	pid_t pid;
+	uint64_t start;        /* its start time: a reused pid is not this login */
+	int pidfd;
+	struct poller_fd *src;
+	struct session *sessions;
 };
 
 struct user {

@@ -5,7 +5,8 @@
  * fake supervisor (a manager whose state the test drives, reporting through
  * the struct manager_events user.c registers), fake linger marks, state
  * files, runtime dirs and poller, and, through --wrap, getpwnam_r/getpwuid_r
- * (one user, alice) and pidfd_open (/dev/null stands for a login's pidfd).
+ * (one user, alice) and pidfd_open (an eventfd stands for a login's pidfd:
+ * readable once the login "exits").
  * No root, nothing forked.
  */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -184,15 +186,30 @@ static void fire(struct timer *t)
 	t->fn(t, t->data);
 }
 
-/* The login process of s exits. */
-static void login_dies(struct session *s)
+/* The login process of s exits: its pidfd turns readable (and the poller
+ * would report it next). */
+static struct poller_fd *login_exits(struct session *s)
 {
 	for (size_t i = 0; i < 16; i++)
-		if (srcs[i].live && srcs[i].data == s) {
-			srcs[i].fn(srcs[i].fd, 1, srcs[i].data);
-			return;
+		if (srcs[i].live && srcs[i].data == s->login) {
+			uint64_t one = 1;
+			assert_int_equal(write(srcs[i].fd, &one, sizeof(one)), sizeof(one));
+			return &srcs[i];
 		}
 	fail_msg("no watched login");
+	return NULL;
+}
+
+/* The poller reports it. */
+static void dispatch(struct poller_fd *src)
+{
+	assert_true(src->live);
+	src->fn(src->fd, 1, src->data);
+}
+
+static void login_dies(struct session *s)
+{
+	dispatch(login_exits(s));
 }
 
 /* ---- wrapped ---- */
@@ -233,10 +250,12 @@ int __wrap_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
 	return 0;
 }
 int __wrap_pidfd_open(pid_t pid, unsigned flags);
+static unsigned pidfds_opened;
 int __wrap_pidfd_open(pid_t pid, unsigned flags)
 {
 	(void)pid; (void)flags;
-	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pidfds_opened++;
+	return eventfd(0, EFD_CLOEXEC);
 }
 
 /* ---- helpers ---- */
@@ -299,6 +318,7 @@ static int setup(void **state)
 	memset(srcs, 0, sizeof(srcs));
 	memset(waiters, 0, sizeof(waiters));
 	nwaiters = 0;
+	pidfds_opened = 0;
 	marked = false;
 	env_forgotten = 0;
 	sup.start_to = MANAGER_READY;
@@ -408,6 +428,44 @@ static void test_login_dies(void **state)
 	struct user *u = user_find(ALICE);
 	assert_int_equal(u->nsessions, 0);
 	assert_true(timer_armed(&u->stop_delay));
+}
+
+/* A process that opens several sessions is watched once, and its exit ends
+ * every one of them. */
+static void test_one_login_many_sessions(void **state)
+{
+	(void)state;
+	struct session *a = login(SESSION_READY), *b = login(SESSION_READY);
+	uint64_t ida = a->id, idb = b->id;
+	assert_ptr_equal(a->login, b->login);
+	assert_int_equal(pidfds_opened, 1);
+	login_dies(a);
+	assert_null(session_find(ida));
+	assert_null(session_find(idb));
+	assert_int_equal(user_find(ALICE)->nsessions, 0);
+	/* The next session from the same pid is watched anew. */
+	login(SESSION_READY);
+	assert_int_equal(pidfds_opened, 2);
+}
+
+/* A login process exits and its pid is reused before the exit is handled:
+ * the new process's session gets a watch of its own, and the old exit,
+ * handled later, ends only the old sessions. */
+static void test_login_pid_reused(void **state)
+{
+	(void)state;
+	struct session *old = login(SESSION_READY);
+	uint64_t idold = old->id;
+	struct poller_fd *exit_old = login_exits(old);
+	struct session *cur = login(SESSION_READY);
+	uint64_t idcur = cur->id;
+	assert_int_equal(pidfds_opened, 2);
+	assert_ptr_not_equal(cur->login, old->login);
+	dispatch(exit_old);
+	assert_null(session_find(idold));
+	assert_ptr_equal(session_find(idcur), cur);
+	login_dies(cur);
+	assert_null(session_find(idcur));
 }
 
 /* A login that waits for a starting manager is answered when it is ready,
@@ -586,6 +644,8 @@ int main(void)
 		T(test_no_stop_delay),
 		T(test_linger),
 		T(test_login_dies),
+		T(test_one_login_many_sessions),
+		T(test_login_pid_reused),
 		T(test_waiting_login),
 		T(test_login_timeout),
 		T(test_unwait),

@@ -29,6 +29,7 @@
 #include "user.h"
 #include "usergroup.h"
 #include "userenv.h"
+#include "util.h"
 
 #define SHUTDOWN_GRACE_MS 5000 /* beyond stop_timeout before exiting anyway */
 #define CLEANUP_GRACE_MS 5000  /* at exit, for user cgroups to empty and rundir removals to end */
@@ -210,9 +211,20 @@ static void signal_event(int fd, uint32_t events, void *data)
 
 static void raise_fd_limit(void)
 {
-	/* Every session holds a pidfd: use what the hard limit allows. */
+	/* Every login process holds a pidfd: as many as the kernel allows a
+	 * process (fs.nr_open) where root may raise its hard limit (not without
+	 * CAP_SYS_RESOURCE), else what the hard limit allows. */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	char text[32];
+	unsigned long long nr_open = 0;
+	if (read_text(AT_FDCWD, "/proc/sys/fs/nr_open", 0, text, sizeof(text)) > 0)
+		nr_open = strtoull(text, NULL, 10);
+	if (nr_open > rl.rlim_max &&
+		setrlimit(RLIMIT_NOFILE, &(struct rlimit){nr_open, nr_open}) == 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}

@@ -474,7 +474,7 @@ static int handle_env(struct client *c, const struct proto_env *req)
 	if (!u || u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_FAILED ||
 		u->mgr.state == MANAGER_STOPPING) {
 		snprintf(err, sizeof(err), "%.64s has no running service manager",
-			u ? u->name : req->user[0] ? req->user : "the caller");
+			u ? u->acct.name : req->user[0] ? req->user : "the caller");
 		return client_send_result(c, ENOENT, err);
 	}
 	if (req->op == PROTO_ENV_SHOW) {
@@ -496,7 +496,7 @@ static int handle_env(struct client *c, const struct proto_env *req)
 	if (c->env_job)
 		return client_send_result(c, EBUSY, "a change is still being applied");
 	bool running = u->mgr.state == MANAGER_STARTING || u->mgr.state == MANAGER_READY;
-	int code = userenv_change(&u->mgr.acct, u->mgr.backend, running, req, env_applied, c,
+	int code = userenv_change(u->mgr.acct, u->mgr.backend, running, req, env_applied, c,
 		&c->env_job, err, sizeof(err));
 	if (code || !c->env_job)
 		return client_send_result(c, code, code ? err : "environment changed");

@@ -96,7 +96,7 @@ void manager_init(struct manager *mgr, const struct account *acct,
 	mgr->ready_fd = mgr->ready_keep_fd = mgr->pidfd = -1;
 	mgr->proc.mgr = mgr->waiter.mgr = mgr;
 	mgr->waiter.waiter = true;
-	mgr->acct = *acct;
+	mgr->acct = acct;
 	mgr->ev = ev;
 	mgr->owner = owner;
 	timer_init(&mgr->timer, manager_timer, mgr);
@@ -194,7 +194,7 @@ static void env_build(struct spawn_env *e, const struct account *u, const struct
 /* The readiness FIFO: the user may write it, nobody else may open it. */
 static int ready_fifo_open(struct manager *mgr, const char *path, char *err, size_t errlen)
 {
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	if (unlink(path) < 0 && errno != ENOENT) {
 		snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
 		return -1;
@@ -235,7 +235,7 @@ static off_t manager_log_size_now(const struct account *u)
 /* The start failed before anything ran: no restart will fix a bad plan. */
 static void manager_fail_now(struct manager *mgr, const char *why)
 {
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	snprintf(mgr->last_failure, sizeof(mgr->last_failure), "%s", why);
 	log_err("cannot start the manager of %s: %s", u->name, why);
 	ready_close(mgr);
@@ -247,7 +247,7 @@ static void manager_fail_now(struct manager *mgr, const char *why)
 static void manager_spawn(struct manager *mgr)
 {
 	const struct config *cfg = config;
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	char err[PROTO_TEXT_SIZE];
 	char user_dir[PROTO_PATH_SIZE], fifo[PROTO_PATH_SIZE + 16];
 	if (snprintf(user_dir, sizeof(user_dir), "%s/users/%u", cfg->state_dir,
@@ -368,7 +368,7 @@ void manager_start(struct manager *mgr)
 void manager_stop(struct manager *mgr)
 {
 	const struct config *cfg = config;
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	mgr->restart_after_stop = false;
 	switch (mgr->state) {
 	case MANAGER_STOPPING:
@@ -401,7 +401,7 @@ void manager_stop(struct manager *mgr)
 static void manager_timer(struct timer *t, void *data)
 {
 	struct manager *mgr = data;
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	if (mgr->state == MANAGER_BACKOFF) {
 		log_info("restarting the manager of %s", u->name);
 		mgr->restarts++;
@@ -438,7 +438,7 @@ static bool is_child(pid_t pid)
 
 void manager_adopt(struct manager *mgr, struct manager_record *rec)
 {
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	snprintf(mgr->backend, sizeof(mgr->backend), "%s", rec->backend);
 	mgr->stop_signal = rec->stop_signal > 0 && rec->stop_signal < NSIG ? rec->stop_signal
 									   : SIGTERM;
@@ -512,7 +512,7 @@ void manager_adopt(struct manager *mgr, struct manager_record *rec)
 
 void manager_handover(struct manager *mgr, struct handover *h)
 {
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	if (mgr->state != MANAGER_STARTING || mgr->ready_fd < 0)
 		return;
 	if (handover_add_ready(h, u->uid, mgr->ready_fd, mgr->ready_keep_fd) == 0) {
@@ -545,7 +545,7 @@ static void describe_status(int status, char *out, size_t len)
  */
 static void log_manager_tail(struct manager *mgr)
 {
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	if (!*u->rundir_managed || !u->rundir[0])
 		return;
 	char path[PROTO_PATH_SIZE + 32];
@@ -590,7 +590,7 @@ static void log_manager_tail(struct manager *mgr)
 
 static void waiter_exited(struct manager *mgr, int status)
 {
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	if (mgr->state != MANAGER_STARTING)
 		return;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -611,7 +611,7 @@ static void waiter_exited(struct manager *mgr, int status)
 static void manager_exited(struct manager *mgr, int status)
 {
 	const struct config *cfg = config;
-	const struct account *u = &mgr->acct;
+	const struct account *u = mgr->acct;
 	nmanagers--;
 	ready_close(mgr);
 	if (mgr->pidfd_src) { /* adopted, not our child */

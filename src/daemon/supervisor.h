@@ -63,7 +63,7 @@ struct manager_events {
 
 struct manager {
 	enum manager_state state;
-	struct account acct;   /* who it runs as */
+	const struct account *acct; /* who it runs as (the owner's, outlives it) */
 	const struct manager_events *ev;
 	void *owner;
 	struct child proc;        /* manager process; pid 0 when none */

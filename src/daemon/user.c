@@ -75,7 +75,7 @@ static struct user *user_find_by_name(const char *name)
 {
 	struct hmap_node *n = hmap_find(&users_by_name, name_hash(name));
 	struct user *u = n ? container_of(n, struct user, name_node) : NULL;
-	return u && !strcmp(u->name, name) ? u : NULL; /* a hash collision: not found */
+	return u && !strcmp(u->acct.name, name) ? u : NULL; /* a hash collision: not found */
 }
 
 struct user *user_find(uid_t uid)
@@ -110,7 +110,7 @@ struct user *user_find_by_arg(const char *arg)
 	size_t i;
 	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i)) {
 		struct user *u = container_of(n, struct user, node);
-		if (!strcmp(u->name, arg))
+		if (!strcmp(u->acct.name, arg))
 			return u;
 	}
 	return NULL;
@@ -134,7 +134,7 @@ void session_terminate(struct session *s, uid_t by)
 {
 	const struct login *l = s->login;
 	log_info("terminate-session %llu of %s (login process %d), asked by uid %u",
-		(unsigned long long)s->id, s->user->name, (int)l->pid, (unsigned)by);
+		(unsigned long long)s->id, s->user->acct.name, (int)l->pid, (unsigned)by);
 	/* Through the pidfd: never a process that reused the pid. SIGHUP as for
 	 * a hangup of its terminal, SIGTERM for logins that ignore it. */
 	if (pidfd_send_signal(l->pidfd, SIGHUP, NULL, 0) < 0 && errno != ESRCH)
@@ -147,10 +147,10 @@ void session_terminate(struct session *s, uid_t by)
 /* Unlink u from everything; freed after the dispatch (users_collect). */
 static void user_free(struct user *u)
 {
-	log_debug("forgetting user %s (uid %u)", u->name, (unsigned)u->uid);
+	log_debug("forgetting user %s (uid %u)", u->acct.name, (unsigned)u->uid);
 	timer_disarm(&u->stop_delay);
-	if (u->rundir_managed && u->rundir[0])
-		rundir_cleanup_start(u->rundir, u->uid);
+	if (u->rundir_managed && u->acct.rundir[0])
+		rundir_cleanup_start(u->acct.rundir, u->uid);
 	state_drop_user(u->uid);
 	userenv_forget(u->uid);
 	hmap_remove(&users, &u->node);
@@ -159,13 +159,38 @@ static void user_free(struct user *u)
 	released = u;
 }
 
+static void user_destroy(struct user *u)
+{
+	free((char *)u->acct.name);
+	free((char *)u->acct.home);
+	free((char *)u->acct.shell);
+	free((char *)u->acct.rundir);
+	free(u);
+}
+
 void users_collect(void)
 {
 	while (released) {
 		struct user *u = released;
 		released = u->released_next;
-		free(u);
+		user_destroy(u);
 	}
+}
+
+/* Set one of u's strings (*field, in u->acct) to a copy of value: -1 if out
+ * of memory, the old one kept. */
+static int user_set_str(const char **field, const char *value)
+{
+	if (*field && !strcmp(*field, value))
+		return 0;
+	char *copy = strdup(value);
+	if (!copy) {
+		log_err("out of memory");
+		return -1;
+	}
+	free((char *)*field);
+	*field = copy;
+	return 0;
 }
 
 void user_save(struct user *u)
@@ -183,7 +208,7 @@ void user_save(struct user *u)
 		.waiter_start = u->mgr.waiter_start,
 		.keeper = u->mgr.keeper,
 	};
-	proto_strlcpy(su.rundir, u->rundir, sizeof(su.rundir));
+	proto_strlcpy(su.rundir, u->acct.rundir, sizeof(su.rundir));
 	proto_strlcpy(su.backend, u->mgr.backend, sizeof(su.backend));
 	state_save_user(&su);
 }
@@ -213,10 +238,10 @@ static void user_release_if_idle(struct user *u)
 		return;
 	if (u->mgr.state == MANAGER_FAILED) {
 		/* Stay visible in status, but the runtime dir goes now. */
-		if (u->rundir_managed && u->rundir[0])
-			rundir_cleanup_start(u->rundir, u->uid);
+		if (u->rundir_managed && u->acct.rundir[0])
+			rundir_cleanup_start(u->acct.rundir, u->uid);
 		u->rundir_managed = false;
-		u->rundir[0] = '\0';
+		user_set_str(&u->acct.rundir, "");
 		return;
 	}
 	user_free(u);
@@ -227,7 +252,7 @@ static void stop_delay_expired(struct timer *t, void *data)
 	struct user *u = data;
 	if (u->nmanager_sessions || user_lingers(u))
 		return;
-	log_info("stopping the manager of %s: last session ended", u->name);
+	log_info("stopping the manager of %s: last session ended", u->acct.name);
 	manager_stop(&u->mgr);
 }
 
@@ -251,12 +276,12 @@ static void user_sessions_gone(struct user *u)
 /* Give u the name it has now (its node in users_by_name follows). */
 static void user_rename(struct user *u, const char *name)
 {
-	if (!strcmp(u->name, name))
+	if (!strcmp(u->acct.name, name))
 		return;
-	log_info("uid %u is now called %s (was %s)", (unsigned)u->uid, name, u->name);
+	log_info("uid %u is now called %s (was %s)", (unsigned)u->uid, name, u->acct.name);
 	hmap_remove(&users_by_name, &u->name_node);
-	proto_strlcpy(u->name, name, sizeof(u->name));
-	hmap_insert(&users_by_name, &u->name_node, name_hash(u->name)); /* cannot fail: no growth */
+	user_set_str(&u->acct.name, name);
+	hmap_insert(&users_by_name, &u->name_node, name_hash(u->acct.name)); /* cannot fail: no growth */
 }
 
 /*
@@ -283,9 +308,8 @@ static void user_refresh(struct user *u, const struct passwd *pw, struct user *s
 		return;
 	user_rename(u, pw->pw_name);
 	u->gid = pw->pw_gid;
-	proto_strlcpy(u->home, pw->pw_dir ? pw->pw_dir : "/", sizeof(u->home));
-	proto_strlcpy(u->shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh",
-		sizeof(u->shell));
+	user_set_str(&u->acct.home, pw->pw_dir ? pw->pw_dir : "/");
+	user_set_str(&u->acct.shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
 }
 
 static const struct manager_events user_manager_events; /* below */
@@ -297,24 +321,25 @@ static struct user *user_create(const struct passwd *pw)
 		return NULL;
 	u->uid = pw->pw_uid;
 	u->gid = pw->pw_gid;
-	proto_strlcpy(u->name, pw->pw_name, sizeof(u->name));
-	proto_strlcpy(u->home, pw->pw_dir ? pw->pw_dir : "/", sizeof(u->home));
-	proto_strlcpy(u->shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh",
-		sizeof(u->shell));
-	u->linger = linger_marked(u->name);
-	timer_init(&u->stop_delay, stop_delay_expired, u);
-	struct account acct = {
-		.uid = u->uid, .gid = &u->gid, .name = u->name, .home = u->home,
-		.shell = u->shell, .rundir = u->rundir, .rundir_managed = &u->rundir_managed,
-	};
-	manager_init(&u->mgr, &acct, &user_manager_events, u);
-	if (hmap_insert(&users, &u->node, u->uid) < 0) {
-		free(u);
+	u->acct = (struct account){.uid = u->uid, .gid = &u->gid,
+		.rundir_managed = &u->rundir_managed};
+	if (user_set_str(&u->acct.name, pw->pw_name) < 0 ||
+		user_set_str(&u->acct.home, pw->pw_dir ? pw->pw_dir : "/") < 0 ||
+		user_set_str(&u->acct.shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh") < 0 ||
+		user_set_str(&u->acct.rundir, "") < 0) {
+		user_destroy(u);
 		return NULL;
 	}
-	if (hmap_insert(&users_by_name, &u->name_node, name_hash(u->name)) < 0) {
+	u->linger = linger_marked(u->acct.name);
+	timer_init(&u->stop_delay, stop_delay_expired, u);
+	manager_init(&u->mgr, &u->acct, &user_manager_events, u);
+	if (hmap_insert(&users, &u->node, u->uid) < 0) {
+		user_destroy(u);
+		return NULL;
+	}
+	if (hmap_insert(&users_by_name, &u->name_node, name_hash(u->acct.name)) < 0) {
 		hmap_remove(&users, &u->node);
-		free(u);
+		user_destroy(u);
 		return NULL;
 	}
 	return u;
@@ -341,7 +366,7 @@ static void login_exited(int fd, uint32_t events, void *data)
 		struct session *s = l->sessions;
 		bool last = !s->login_next;
 		log_info("session %llu of %s: login process %d exited",
-			(unsigned long long)s->id, s->user->name, (int)l->pid);
+			(unsigned long long)s->id, s->user->acct.name, (int)l->pid);
 		session_close(s, "login process exited");
 		if (last)
 			break;
@@ -438,10 +463,10 @@ static unsigned rundir_size_mib(const struct config *cfg)
 static int user_make_rundir(struct user *u, char *err, size_t errlen)
 {
 	const struct config *cfg = config;
-	if (u->rundir[0])
+	if (u->acct.rundir[0])
 		return 0;
 	char path[PROTO_PATH_SIZE];
-	if (rundir_expand(cfg->rundir_path, u->uid, u->gid, u->name, path, sizeof(path)) < 0) {
+	if (rundir_expand(cfg->rundir_path, u->uid, u->gid, u->acct.name, path, sizeof(path)) < 0) {
 		snprintf(err, errlen, "rundir_path '%s' does not expand to a path", cfg->rundir_path);
 		return -1;
 	}
@@ -450,13 +475,17 @@ static int user_make_rundir(struct user *u, char *err, size_t errlen)
 		 * old one may meet the new manager. */
 		if (!u->rundir_wait)
 			log_info("%s is still being removed: the manager of %s starts once it is gone",
-				path, u->name);
+				path, u->acct.name);
 		u->rundir_wait = true;
 		return 0;
 	}
 	if (rundir_create(path, u->uid, u->gid, rundir_size_mib(cfg), err, errlen) < 0)
 		return -1;
-	proto_strlcpy(u->rundir, path, sizeof(u->rundir));
+	if (user_set_str(&u->acct.rundir, path) < 0) {
+		rundir_cleanup_start(path, u->uid);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	u->rundir_managed = true;
 	user_save(u);
 	return 0;
@@ -474,8 +503,8 @@ static int session_setup_rundir(struct user *u, struct session *s,
 	if (!manage) {
 		/* Something else manages it (or nothing): the manager uses what
 		 * the first such login had, and we never create or remove it. */
-		if (preset && !u->rundir[0]) {
-			proto_strlcpy(u->rundir, req->rundir, sizeof(u->rundir));
+		if (preset && !u->acct.rundir[0]) {
+			user_set_str(&u->acct.rundir, req->rundir);
 			user_save(u);
 		}
 		return 0;
@@ -512,8 +541,9 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 	 * refuses to rename or renumber the account; else re-resolve. */
 	bool warm = known && known->nsessions;
 	if (warm) { /* what the user object holds is what we need */
-		pwbuf = (struct passwd){.pw_name = known->name, .pw_uid = known->uid,
-			.pw_gid = known->gid, .pw_dir = known->home, .pw_shell = known->shell};
+		pwbuf = (struct passwd){.pw_name = (char *)known->acct.name, .pw_uid = known->uid,
+			.pw_gid = known->gid, .pw_dir = (char *)known->acct.home,
+			.pw_shell = (char *)known->acct.shell};
 		pw = &pwbuf;
 	}
 	int r = pw ? 0 : getpwnam_r(req->user, &pwbuf, buf, sizeof(buf), &pw);
@@ -556,7 +586,7 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 	s->vtnr = req->vtnr;
 	s->has_manager = config_class_has_manager(cfg, s->session_class);
 	if (session_setup_rundir(u, s, req, err, errlen) < 0) {
-		log_err("session of %s refused: %s", u->name, err);
+		log_err("session of %s refused: %s", u->acct.name, err);
 		goto fail;
 	}
 	s->id = next_session_id++;
@@ -568,7 +598,7 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 	session_link(u, s);
 	session_save(s);
 	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d, "
-		"class %s", (unsigned long long)s->id, u->name, (unsigned)u->uid, s->service,
+		"class %s", (unsigned long long)s->id, u->acct.name, (unsigned)u->uid, s->service,
 		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid,
 		s->session_class);
 	*out = s;
@@ -595,7 +625,7 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 		}
 	}
 	if (!starting) {
-		snprintf(err, errlen, "the service manager of %s failed: %s", u->name,
+		snprintf(err, errlen, "the service manager of %s failed: %s", u->acct.name,
 			u->mgr.last_failure);
 		return SESSION_FAILED;
 	}
@@ -616,7 +646,7 @@ void session_close(struct session *s, const char *why)
 {
 	struct user *u = s->user;
 	log_info("session %llu closed: user %s, service %s (%s)", (unsigned long long)s->id,
-		u->name, s->service, why);
+		u->acct.name, s->service, why);
 	session_release_waiter(s, SESSION_WAIT_FAILED, "session closed while waiting");
 	login_unlink(s);
 	hmap_remove(&sessions, &s->node);
@@ -640,11 +670,11 @@ void session_fill_reply(const struct session *s, struct proto_open_reply *reply)
 	const struct user *u = s->user;
 	reply->session_id = s->id;
 	if (s->export_rundir)
-		proto_strlcpy(reply->rundir, u->rundir, sizeof(reply->rundir));
-	if (config->export_dbus_address && u->rundir[0]) {
+		proto_strlcpy(reply->rundir, u->acct.rundir, sizeof(reply->rundir));
+	if (config->export_dbus_address && u->acct.rundir[0]) {
 		char bus[PROTO_PATH_SIZE];
 		struct stat st;
-		snprintf(bus, sizeof(bus), "%s/bus", u->rundir);
+		snprintf(bus, sizeof(bus), "%s/bus", u->acct.rundir);
 		if (lstat(bus, &st) == 0 && S_ISSOCK(st.st_mode))
 			snprintf(reply->dbus_address, sizeof(reply->dbus_address), "unix:path=%s", bus);
 	}
@@ -669,7 +699,7 @@ void user_fill_info(const struct user *u, struct proto_user_info *info)
 	memset(info, 0, sizeof(*info));
 	info->uid = u->uid;
 	info->gid = u->gid;
-	proto_strlcpy(info->name, u->name, sizeof(info->name));
+	proto_strlcpy(info->name, u->acct.name, sizeof(info->name));
 	proto_strlcpy(info->state, manager_state_name(u->mgr.state), sizeof(info->state));
 	info->manager_pid = u->mgr.proc.pid;
 	proto_strlcpy(info->backend, u->mgr.backend[0] ? u->mgr.backend : config->backend,
@@ -677,7 +707,7 @@ void user_fill_info(const struct user *u, struct proto_user_info *info)
 	info->since = (uint64_t)u->mgr.since;
 	info->restarts = u->mgr.restarts;
 	proto_strlcpy(info->last_failure, u->mgr.last_failure, sizeof(info->last_failure));
-	proto_strlcpy(info->rundir, u->rundir, sizeof(info->rundir));
+	proto_strlcpy(info->rundir, u->acct.rundir, sizeof(info->rundir));
 	info->linger = u->linger;
 	info->sessions = u->nsessions;
 }
@@ -687,7 +717,7 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 	memset(info, 0, sizeof(*info));
 	info->id = s->id;
 	info->uid = s->user->uid;
-	proto_strlcpy(info->user, s->user->name, sizeof(info->user));
+	proto_strlcpy(info->user, s->user->acct.name, sizeof(info->user));
 	proto_strlcpy(info->service, s->service, sizeof(info->service));
 	proto_strlcpy(info->tty, s->tty, sizeof(info->tty));
 	proto_strlcpy(info->rhost, s->rhost, sizeof(info->rhost));
@@ -703,11 +733,11 @@ void session_fill_info(const struct session *s, struct proto_session_info *info)
 int user_stop(struct user *u, char *err, size_t errlen)
 {
 	if (u->mgr.state == MANAGER_STOPPED || u->mgr.state == MANAGER_STOPPING) {
-		snprintf(err, errlen, "the manager of %s is not running", u->name);
+		snprintf(err, errlen, "the manager of %s is not running", u->acct.name);
 		return 0;
 	}
-	snprintf(err, errlen, "stopping the manager of %s", u->name);
-	log_info("stop-user %s", u->name);
+	snprintf(err, errlen, "stopping the manager of %s", u->acct.name);
+	log_info("stop-user %s", u->acct.name);
 	timer_disarm(&u->stop_delay);
 	manager_stop(&u->mgr);
 	return 0;
@@ -715,8 +745,8 @@ int user_stop(struct user *u, char *err, size_t errlen)
 
 int user_restart(struct user *u, char *err, size_t errlen)
 {
-	log_info("restart-user %s", u->name);
-	snprintf(err, errlen, "restarting the manager of %s", u->name);
+	log_info("restart-user %s", u->acct.name);
+	snprintf(err, errlen, "restarting the manager of %s", u->acct.name);
 	timer_disarm(&u->stop_delay);
 	uid_t uid = u->uid;
 	manager_stop(&u->mgr);
@@ -819,14 +849,14 @@ void session_rewait(struct session *s, struct session_waiter *w)
 static void user_manager_ready(void *owner)
 {
 	struct user *u = owner;
-	log_info("manager of %s is ready", u->name);
+	log_info("manager of %s is ready", u->acct.name);
 	user_release_waiters(u, SESSION_WAIT_READY, "ready");
 }
 
 static void user_manager_failed(void *owner, const char *why)
 {
 	struct user *u = owner;
-	log_err("manager of %s failed: %s", u->name, why);
+	log_err("manager of %s failed: %s", u->acct.name, why);
 	if (u->mgr.state == MANAGER_FAILED) /* not a readiness check that failed */
 		userenv_forget(u->uid);
 	user_release_waiters(u, SESSION_WAIT_FAILED, why);
@@ -879,7 +909,7 @@ void users_finish(void)
 		/* Still has sessions: its records and runtime dir stay for the
 		 * next daemon, which takes the sessions over. */
 		timer_disarm(&u->stop_delay);
-		free(u);
+		user_destroy(u);
 		n = next;
 	}
 	hmap_free(&users);
@@ -903,7 +933,7 @@ static void user_linger_start(struct user *u)
 {
 	char err[PROTO_TEXT_SIZE];
 	if (config->manage_rundir != CONFIG_RUNDIR_NO && user_make_rundir(u, err, sizeof(err)) < 0)
-		log_err("lingering user %s: %s", u->name, err);
+		log_err("lingering user %s: %s", u->acct.name, err);
 	timer_disarm(&u->stop_delay);
 	if (!u->rundir_wait)
 		manager_start(&u->mgr);
@@ -919,7 +949,7 @@ static void user_rundir_removed(uid_t uid, const char *path)
 	u->rundir_wait = false;
 	char err[PROTO_TEXT_SIZE];
 	if (user_make_rundir(u, err, sizeof(err)) < 0) {
-		log_err("the manager of %s is not started: %s", u->name, err);
+		log_err("the manager of %s is not started: %s", u->acct.name, err);
 		user_release_waiters(u, SESSION_WAIT_FAILED, err);
 		return;
 	}
@@ -950,10 +980,10 @@ int user_set_linger(const char *arg, bool on, char *err, size_t errlen)
 			return ENOMEM;
 		}
 		u->linger = true;
-		log_info("enable-linger %s", u->name);
+		log_info("enable-linger %s", u->acct.name);
 		if (cfg->linger == CONFIG_LINGER_NO) {
 			snprintf(err, errlen, "%s marked as lingering, but linger = no in the config: "
-				"no effect until it is maybe or yes", u->name);
+				"no effect until it is maybe or yes", u->acct.name);
 			user_release_if_idle(u);
 			return 0;
 		}
@@ -988,7 +1018,7 @@ static void linger_start_one(const char *name, void *data)
 	if (!u && !(u = user_create(pw)))
 		return;
 	u->linger = true;
-	log_info("starting the manager of lingering user %s", u->name);
+	log_info("starting the manager of lingering user %s", u->acct.name);
 	user_linger_start(u);
 }
 
@@ -1011,7 +1041,7 @@ static void restore_user(const struct state_user *su, void *data)
 	struct user *u = user_find(su->uid);
 	if (!u && !(u = user_create(pw)))
 		return;
-	proto_strlcpy(u->rundir, su->rundir, sizeof(u->rundir));
+	user_set_str(&u->acct.rundir, su->rundir);
 	u->rundir_managed = su->rundir_managed;
 	if (su->manager_pid > 0)
 		userenv_restore(su->uid);
@@ -1081,7 +1111,7 @@ static void restore_session(const struct state_session *ss, void *data)
 		: config_class_has_manager(config, s->session_class);
 	login_link(l, s);
 	session_link(u, s);
-	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->name,
+	log_info("session %llu of %s (pid %d) taken over", (unsigned long long)s->id, u->acct.name,
 		(int)l->pid);
 }
 

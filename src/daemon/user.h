@@ -87,10 +87,10 @@ struct user {
 	struct hmap_node name_node; /* users by hash of the name */
 	uid_t uid;
 	gid_t gid;
-	char name[PROTO_NAME_SIZE];
-	char home[PROTO_PATH_SIZE];
-	char shell[PROTO_PATH_SIZE];
-	char rundir[PROTO_PATH_SIZE]; /* the manager's XDG_RUNTIME_DIR, "" if none */
+	/* Its name, home, shell and rundir (the manager's XDG_RUNTIME_DIR, ""
+	 * if none): strings of the user's own, set with user_set_str only; its
+	 * manager keeps a pointer to acct. */
+	struct account acct;
 	bool rundir_managed;          /* we created it: remove it after the stop */
 	bool rundir_wait;             /* ours is still being removed: the manager starts once it is gone */
 	struct session *sessions;

@@ -253,7 +253,7 @@ static int setup(void **state)
 	memset(&alice, 0, sizeof(alice));
 	memset(&sess, 0, sizeof(sess));
 	alice.uid = 1000;
-	snprintf(alice.name, sizeof(alice.name), "alice");
+	alice.acct.name = "alice";
 	sess.id = SESSION_ID;
 	sess.user = &alice;
 	peer_uid = 0;

@@ -268,6 +268,7 @@ static char state_dir[64];
 static struct manager mgr;
 static gid_t gid;
 static bool rundir_managed;
+static struct account alice; /* alice's: the manager keeps a pointer */
 
 static void exits(pid_t pid, int status)
 {
@@ -316,11 +317,11 @@ static int setup(void **state)
 	assert_int_equal(supervisor_init(&cfg), 0);
 	gid = getgid();
 	rundir_managed = false;
-	struct account acct = {
+	alice = (struct account){
 		.uid = getuid(), .gid = &gid, .name = "alice", .home = "/home/alice",
 		.shell = "/bin/sh", .rundir = "", .rundir_managed = &rundir_managed,
 	};
-	manager_init(&mgr, &acct, &events, &mgr);
+	manager_init(&mgr, &alice, &events, &mgr);
 	return 0;
 }
 
@@ -722,9 +723,10 @@ static void test_adopt_refuses_another_process(void **state)
 	assert_int_equal(lowest_fd(), fd0);
 
 	/* The manager of another user: the right process, the wrong uid. */
-	struct account acct = mgr.acct;
-	acct.uid = getuid() + 1;
-	manager_init(&mgr, &acct, &events, &mgr);
+	static struct account other;
+	other = *mgr.acct;
+	other.uid = getuid() + 1;
+	manager_init(&mgr, &other, &events, &mgr);
 	rec = record();
 	manager_adopt(&mgr, &rec);
 	assert_int_equal(mgr.state, MANAGER_STOPPED);
@@ -733,7 +735,7 @@ static void test_adopt_refuses_another_process(void **state)
 
 	/* A keeper runs as root: a keeper record of a non-root process is not one. */
 	if (getuid() != 0) {
-		manager_init(&mgr, &acct, &events, &mgr);
+		manager_init(&mgr, &other, &events, &mgr);
 		rec.keeper = true;
 		manager_adopt(&mgr, &rec);
 		assert_int_equal(mgr.state, MANAGER_STOPPED);
@@ -765,8 +767,7 @@ static void test_adopt_starting(void **state)
 	w.pidfd_fn(w.pidfd, 1, w.pidfd_data); /* it exits: restarted later */
 	assert_int_equal(mgr.state, MANAGER_BACKOFF);
 
-	struct account acct = mgr.acct;
-	manager_init(&mgr, &acct, &events, &mgr);
+	manager_init(&mgr, &alice, &events, &mgr);
 	rec = record();
 	rec.starting = true;
 	manager_adopt(&mgr, &rec);

@@ -48,7 +48,7 @@ void manager_init(struct manager *mgr, const struct account *acct,
 {
 	memset(mgr, 0, sizeof(*mgr));
 	mgr->state = MANAGER_STOPPED;
-	mgr->acct = *acct;
+	mgr->acct = acct;
 	mgr->ev = ev;
 	mgr->owner = owner;
 }

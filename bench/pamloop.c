@@ -8,7 +8,8 @@
  * benchmark sandbox as root.
  *
  *   pamloop warm SERVICE USER N WARMUP [FLOOR_SOCKET]
- *       Opens one session of USER and keeps it (the manager stays up), then
+ *       A child opens one session of USER and keeps it (the manager stays
+ *       up; another process's, as a real login's would be), then this process
  *       runs N timed iterations (after WARMUP untimed ones) of pam_start,
  *       pam_open_session, pam_close_session, pam_end. Prints the four
  *       per-iteration durations as arrays. With FLOOR_SOCKET, each
@@ -432,6 +433,57 @@ static void floor_stop(pid_t pid, const struct sockaddr_un *addr);
 static int floor_fresh(const struct sockaddr_un *addr, unsigned char *buf);
 #define FLOOR_MSG 512
 
+/*
+ * The session that keeps the manager up belongs to another process, as a
+ * real login's would: the daemon watches each login process once, so a
+ * holder in this process would spare every measured login its watch. The
+ * child holds it until *done is closed.
+ */
+static pid_t holder_start(const char *service, const char *user, int *done)
+{
+	int ready[2], wait_done[2];
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(wait_done, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	char c = 'n';
+	if (pid == 0) {
+		close(ready[0]);
+		close(wait_done[1]);
+		struct login h;
+		int r = login_start(&h, service, user);
+		if (r == PAM_SUCCESS)
+			r = login_open(&h);
+		if (r != PAM_SUCCESS)
+			fprintf(stderr, "pamloop: holder session of %s: %s\n", user,
+				pam_strerror(h.h, r));
+		else
+			c = 'y';
+		if (write(ready[1], &c, 1) == 1 && c == 'y' && read(wait_done[0], &c, 1) >= 0) {
+			login_close(&h);
+			login_end(&h, PAM_SUCCESS);
+		}
+		_exit(0);
+	}
+	close(ready[1]);
+	close(wait_done[0]);
+	if (read(ready[0], &c, 1) != 1 || c != 'y') {
+		close(wait_done[1]);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	close(ready[0]);
+	*done = wait_done[1];
+	return pid;
+}
+
+static void holder_stop(pid_t pid, int done)
+{
+	close(done);
+	waitpid(pid, NULL, 0);
+}
+
 static int cmd_warm(int argc, char **argv)
 {
 	if (argc != 4 && argc != 5)
@@ -448,14 +500,10 @@ static int cmd_warm(int argc, char **argv)
 	unsigned char fbuf[FLOOR_MSG * 2];
 	memset(fbuf, 'x', sizeof(fbuf));
 	int64_t *tf = fpid > 0 ? samples((size_t)n) : NULL;
-	struct login holder;
-	int r = login_start(&holder, service, user);
-	if (r == PAM_SUCCESS)
-		r = login_open(&holder);
-	if (r != PAM_SUCCESS) {
-		fprintf(stderr, "pamloop: holder session of %s: %s\n", user, pam_strerror(holder.h, r));
+	int holder_done;
+	pid_t holder = holder_start(service, user, &holder_done);
+	if (holder < 0)
 		return 1;
-	}
 	int64_t *ts = samples((size_t)n), *to = samples((size_t)n), *tc = samples((size_t)n),
 		*te = samples((size_t)n);
 	long failures = 0;
@@ -491,8 +539,7 @@ static int cmd_warm(int argc, char **argv)
 	int64_t wall = now_ns() - wall0; /* with the floor's exchanges, if any */
 	if (tf)
 		floor_stop(fpid, &faddr);
-	login_close(&holder);
-	login_end(&holder, PAM_SUCCESS);
+	holder_stop(holder, holder_done);
 	printf("{\"mode\":\"warm\",\"iterations\":%ld,\"failures\":%ld,\"wall_ns\":%" PRId64 ",\n",
 		n, failures, wall);
 	json_array("start_ns", ts, (size_t)n, false);

@@ -31,6 +31,12 @@ static struct user *released; /* unlinked, freed by users_collect */
 static struct hmap users_by_name; /* by name_hash(name) */
 static struct hmap sessions; /* by id */
 static struct hmap logins;   /* by pid */
+/* Records to write and to remove after the dispatch (users_collect), by id. */
+struct ids {
+	uint64_t *v;
+	size_t n, cap;
+};
+static struct ids to_save, to_drop;
 static uint64_t next_session_id = 1;
 static bool stopping_all; /* daemon shutdown: nothing lingers */
 
@@ -168,8 +174,45 @@ static void user_destroy(struct user *u)
 	free(u);
 }
 
+/* Append id; false if out of memory. */
+static bool ids_add(struct ids *ids, uint64_t id)
+{
+	if (ids->n == ids->cap) {
+		size_t cap = ids->cap ? ids->cap * 2 : 16;
+		uint64_t *v = realloc(ids->v, cap * sizeof(*v));
+		if (!v)
+			return false;
+		ids->v = v;
+		ids->cap = cap;
+	}
+	ids->v[ids->n++] = id;
+	return true;
+}
+
+static void session_save(struct session *s);
+static uint64_t login_start_time(struct login *l);
+
+/* The records of the sessions opened and closed since the last call. */
+static void records_flush(void)
+{
+	for (size_t i = 0; i < to_save.n; i++) {
+		struct session *s = session_find(to_save.v[i]);
+		if (!s) /* closed in the same dispatch: no record at all */
+			continue;
+		if (!login_start_time(s->login))
+			continue; /* the login exited already: its end is reported next */
+		session_save(s);
+		s->saved = true;
+	}
+	to_save.n = 0;
+	for (size_t i = 0; i < to_drop.n; i++)
+		state_drop_session(to_drop.v[i]);
+	to_drop.n = 0;
+}
+
 void users_collect(void)
 {
+	records_flush();
 	while (released) {
 		struct user *u = released;
 		released = u->released_next;
@@ -213,7 +256,7 @@ void user_save(struct user *u)
 	state_save_user(&su);
 }
 
-static void session_save(const struct session *s)
+static void session_save(struct session *s)
 {
 	struct state_session ss = {
 		.id = s->id, .uid = s->user->uid, .pid = s->login->pid, .pid_start = s->login->start,
@@ -407,7 +450,6 @@ static struct login *login_get(pid_t pid)
 		free(l);
 		return NULL;
 	}
-	l->start = proc_start_time(pid);
 	l->src = poller_add_fd(l->pidfd, EPOLLIN, login_exited, l);
 	if (!l->src || hmap_insert(&logins, &l->node, (uint64_t)pid) < 0) {
 		poller_remove_fd(l->src);
@@ -418,6 +460,21 @@ static struct login *login_get(pid_t pid)
 	}
 	l->listed = true;
 	return l;
+}
+
+/* Its start time (0 if it exited): read once, out of the login's way
+ * (records_flush, or taking a session over). */
+static uint64_t login_start_time(struct login *l)
+{
+	if (!l->start) {
+		uint64_t start = proc_start_time(l->pid);
+		/* Read from the pid: the pidfd, not readable after the read, says
+		 * the process ran during it, so the pid was still its own. */
+		struct pollfd p = {.fd = l->pidfd, .events = POLLIN};
+		if (start && poll(&p, 1, 0) == 0)
+			l->start = start;
+	}
+	return l->start;
 }
 
 static void login_link(struct login *l, struct session *s)
@@ -594,9 +651,13 @@ enum session_outcome session_open(const struct proto_open_session *req, pid_t pi
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (!ids_add(&to_save, s->id)) {
+		hmap_remove(&sessions, &s->node);
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	login_link(l, s);
 	session_link(u, s);
-	session_save(s);
 	log_info("session %llu opened: user %s (uid %u), service %s, tty %s%s%s, pid %d, "
 		"class %s", (unsigned long long)s->id, u->acct.name, (unsigned)u->uid, s->service,
 		s->tty[0] ? s->tty : "-", s->rhost[0] ? ", from " : "", s->rhost, (int)pid,
@@ -650,7 +711,8 @@ void session_close(struct session *s, const char *why)
 	session_release_waiter(s, SESSION_WAIT_FAILED, "session closed while waiting");
 	login_unlink(s);
 	hmap_remove(&sessions, &s->node);
-	state_drop_session(s->id);
+	if (s->saved && !ids_add(&to_drop, s->id))
+		state_drop_session(s->id); /* out of memory: now, then */
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -891,6 +953,10 @@ static const struct manager_events user_manager_events = {
 
 void users_finish(void)
 {
+	records_flush(); /* the sessions still open are the next daemon's */
+	free(to_save.v);
+	free(to_drop.v);
+	to_save = to_drop = (struct ids){0};
 	size_t i;
 	struct hmap_node *n = hmap_first(&sessions, &i);
 	while (n) {
@@ -1078,7 +1144,7 @@ static void restore_session(const struct state_session *ss, void *data)
 	}
 	struct login *l = NULL;
 	if (!u || !proc_is(ss->pid, ss->pid_start) || !(l = login_get(ss->pid)) ||
-		l->start != ss->pid_start) { /* gone, or went between the two looks */
+		login_start_time(l) != ss->pid_start) { /* gone, or went between the two looks */
 		if (l && !l->sessions)
 			login_free(l);
 		log_info("session %llu ended while the daemon was away", (unsigned long long)ss->id);
@@ -1096,6 +1162,7 @@ static void restore_session(const struct state_session *ss, void *data)
 	s->user = u;
 	s->flags = ss->flags;
 	s->since = ss->since;
+	s->saved = true;
 	s->export_rundir = ss->export_rundir;
 	/* Records of older daemons have no context: a user session. */
 	bool ctx_ok = proto_token_valid(ss->session_class) && proto_token_valid(ss->session_type) &&
@@ -1138,6 +1205,7 @@ void users_restore(struct handover *h)
 
 void users_handover(struct handover *h)
 {
+	records_flush(); /* what the next image reads */
 	size_t i;
 	for (struct hmap_node *n = hmap_first(&users, &i); n; n = hmap_next(&users, n, &i))
 		manager_handover(&container_of(n, struct user, node)->mgr, h);

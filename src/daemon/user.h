@@ -10,6 +10,11 @@
  * (user_release_if_idle): unlinked from everything at once, its memory freed
  * only after the current dispatch (users_collect, the way the poller frees
  * its sources), so a caller never holds a freed user.
+ *
+ * A session's record in state_dir is written, and a closed one's removed,
+ * after the dispatch too (users_collect), once the login has its answer: a
+ * daemon killed in between loses the session, as one killed just before the
+ * answer would, and the login does not wait for state_dir.
  */
 #ifndef DUS_USER_H
 #define DUS_USER_H
@@ -67,6 +72,7 @@ struct session {
 	char seat[PROTO_TOKEN_SIZE];
 	uint32_t vtnr;
 	bool has_manager;       /* decided at open: counts in nmanager_sessions */
+	bool saved;             /* its record is in state_dir */
 	char strings[];         /* service, tty, rhost: each NUL-terminated */
 };
 
@@ -106,7 +112,9 @@ struct user {
  * initialises linger and rundir_cleanup, which only users use. */
 int users_init(const struct config *cfg);
 void users_finish(void);
-/* Free the users released during the last dispatch (main.c, after it). */
+/* After each dispatch (main.c): write the records of the sessions opened
+ * during it and remove those of the sessions closed, then free the users
+ * released. */
 void users_collect(void);
 
 struct user *user_find(uid_t uid);

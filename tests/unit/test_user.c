@@ -27,6 +27,7 @@
 
 #include "linger.h"
 #include "poller.h"
+#include "proc.h"
 #include "rundir.h"
 #include "rundir_cleanup.h"
 #include "state.h"
@@ -123,8 +124,22 @@ int rundir_cleanup_start(const char *path, uid_t uid) { (void)path; (void)uid; r
 bool rundir_cleanup_busy(const char *path) { (void)path; return false; }
 int state_save_user(const struct state_user *su) { (void)su; return 0; }
 void state_drop_user(uid_t uid) { (void)uid; }
-int state_save_session(const struct state_session *ss) { (void)ss; return 0; }
-void state_drop_session(uint64_t id) { (void)id; }
+static struct {
+	unsigned saves, drops;
+	struct state_session saved; /* the last one */
+	uint64_t dropped;
+} rec;
+int state_save_session(const struct state_session *ss)
+{
+	rec.saves++;
+	rec.saved = *ss;
+	return 0;
+}
+void state_drop_session(uint64_t id)
+{
+	rec.drops++;
+	rec.dropped = id;
+}
 void state_foreach_user(void (*fn)(const struct state_user *su, void *data), void *data)
 {
 	(void)fn; (void)data;
@@ -319,6 +334,7 @@ static int setup(void **state)
 	memset(waiters, 0, sizeof(waiters));
 	nwaiters = 0;
 	pidfds_opened = 0;
+	memset(&rec, 0, sizeof(rec));
 	marked = false;
 	env_forgotten = 0;
 	sup.start_to = MANAGER_READY;
@@ -466,6 +482,47 @@ static void test_login_pid_reused(void **state)
 	assert_ptr_equal(session_find(idcur), cur);
 	login_dies(cur);
 	assert_null(session_find(idcur));
+}
+
+/* A session's record is written once the dispatch that opened it is over
+ * (the login has its answer), with its login's start time, and removed once
+ * the one that closed it is. */
+static void test_records_after_dispatch(void **state)
+{
+	(void)state;
+	struct session *s = login(SESSION_READY);
+	uint64_t id = s->id;
+	assert_int_equal(rec.saves, 0);
+	users_collect();
+	assert_int_equal(rec.saves, 1);
+	assert_true(rec.saved.id == id);
+	assert_int_equal(rec.saved.pid, getpid());
+	assert_true(rec.saved.pid_start == proc_start_time(getpid()));
+	users_collect();
+	assert_int_equal(rec.saves, 1);
+	session_close(s, "logout");
+	assert_int_equal(rec.drops, 0);
+	users_collect();
+	assert_int_equal(rec.drops, 1);
+	assert_true(rec.dropped == id);
+}
+
+/* No record for a session closed in the dispatch that opened it, nor for
+ * one whose login exited before the dispatch was over. */
+static void test_no_record_for_a_gone_session(void **state)
+{
+	(void)state;
+	session_close(login(SESSION_READY), "logout");
+	users_collect();
+	assert_int_equal(rec.saves, 0);
+	assert_int_equal(rec.drops, 0);
+	struct session *s = login(SESSION_READY);
+	struct poller_fd *exited = login_exits(s);
+	users_collect();
+	assert_int_equal(rec.saves, 0);
+	dispatch(exited);
+	users_collect();
+	assert_int_equal(rec.drops, 0);
 }
 
 /* A login that waits for a starting manager is answered when it is ready,
@@ -646,6 +703,8 @@ int main(void)
 		T(test_login_dies),
 		T(test_one_login_many_sessions),
 		T(test_login_pid_reused),
+		T(test_records_after_dispatch),
+		T(test_no_record_for_a_gone_session),
 		T(test_waiting_login),
 		T(test_login_timeout),
 		T(test_unwait),

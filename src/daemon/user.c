@@ -37,6 +37,7 @@ struct ids {
 	size_t n, cap;
 };
 static struct ids to_save, to_drop;
+static struct user *unsaved_users; /* through unsaved_next */
 static uint64_t next_session_id = 1;
 static bool stopping_all; /* daemon shutdown: nothing lingers */
 
@@ -189,12 +190,20 @@ static bool ids_add(struct ids *ids, uint64_t id)
 	return true;
 }
 
+static void user_write(struct user *u);
 static void session_save(struct session *s);
 static uint64_t login_start_time(struct login *l);
 
-/* The records of the sessions opened and closed since the last call. */
+/* The records of the users changed and of the sessions opened and closed
+ * since the last call. */
 static void records_flush(void)
 {
+	for (struct user *u = unsaved_users; u; u = u->unsaved_next) {
+		u->unsaved = false;
+		if (user_find(u->uid) == u) /* not released since (its record dropped) */
+			user_write(u);
+	}
+	unsaved_users = NULL;
 	for (size_t i = 0; i < to_save.n; i++) {
 		struct session *s = session_find(to_save.v[i]);
 		if (!s) /* closed in the same dispatch: no record at all */
@@ -237,6 +246,15 @@ static int user_set_str(const char **field, const char *value)
 }
 
 void user_save(struct user *u)
+{
+	if (u->unsaved)
+		return;
+	u->unsaved = true;
+	u->unsaved_next = unsaved_users;
+	unsaved_users = u;
+}
+
+static void user_write(struct user *u)
 {
 	struct state_user su = {
 		.uid = u->uid,

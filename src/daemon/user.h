@@ -14,7 +14,8 @@
  * A session's record in state_dir is written, and a closed one's removed,
  * after the dispatch too (users_collect), once the login has its answer: a
  * daemon killed in between loses the session, as one killed just before the
- * answer would, and the login does not wait for state_dir.
+ * answer would, and the login does not wait for state_dir. So is a user's
+ * (once per dispatch, however often its manager changed state in it).
  */
 #ifndef DUS_USER_H
 #define DUS_USER_H
@@ -106,15 +107,17 @@ struct user {
 	struct timer stop_delay;
 	struct manager mgr;
 	struct user *released_next; /* released: freed after the dispatch (users_collect) */
+	bool unsaved;               /* its record is to be written after the dispatch */
+	struct user *unsaved_next;
 };
 
 /* cfg: the daemon's config (valid and current across reloads); also
  * initialises linger and rundir_cleanup, which only users use. */
 int users_init(const struct config *cfg);
 void users_finish(void);
-/* After each dispatch (main.c): write the records of the sessions opened
- * during it and remove those of the sessions closed, then free the users
- * released. */
+/* After each dispatch (main.c): write the records of the users changed and
+ * the sessions opened during it, remove those of the sessions closed, then
+ * free the users released. */
 void users_collect(void);
 
 struct user *user_find(uid_t uid);
@@ -172,7 +175,8 @@ void users_start_lingering(void);
 /* Stop every manager (daemon shutdown). */
 void users_stop_all(void);
 
-/* Record u (and its manager) in the state dir. */
+/* Record u (and its manager) in the state dir: once, after the dispatch,
+ * however many times it changed during it. */
 void user_save(struct user *u);
 struct handover;
 /* Take over what a previous daemon left in the state dir (and, after a

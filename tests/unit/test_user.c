@@ -122,8 +122,20 @@ void rundir_cleanup_init(const struct config *cfg, rundir_cleanup_done_fn done)
 }
 int rundir_cleanup_start(const char *path, uid_t uid) { (void)path; (void)uid; return 0; }
 bool rundir_cleanup_busy(const char *path) { (void)path; return false; }
-int state_save_user(const struct state_user *su) { (void)su; return 0; }
-void state_drop_user(uid_t uid) { (void)uid; }
+static struct {
+	unsigned saves, drops;
+} urec;
+int state_save_user(const struct state_user *su)
+{
+	assert_int_equal(su->uid, ALICE);
+	urec.saves++;
+	return 0;
+}
+void state_drop_user(uid_t uid)
+{
+	assert_int_equal(uid, ALICE);
+	urec.drops++;
+}
 static struct {
 	unsigned saves, drops;
 	struct state_session saved; /* the last one */
@@ -335,6 +347,7 @@ static int setup(void **state)
 	nwaiters = 0;
 	pidfds_opened = 0;
 	memset(&rec, 0, sizeof(rec));
+	memset(&urec, 0, sizeof(urec));
 	marked = false;
 	env_forgotten = 0;
 	sup.start_to = MANAGER_READY;
@@ -505,6 +518,32 @@ static void test_records_after_dispatch(void **state)
 	users_collect();
 	assert_int_equal(rec.drops, 1);
 	assert_true(rec.dropped == id);
+}
+
+/* A user's record is written once after the dispatch, however often its
+ * manager changed in it, and never after the user was released (its record
+ * dropped). */
+static void test_user_record_after_dispatch(void **state)
+{
+	(void)state;
+	struct session *s = login(SESSION_READY);
+	struct user *u = user_find(ALICE);
+	u->mgr.ev->changed(u);
+	u->mgr.ev->changed(u);
+	assert_int_equal(urec.saves, 0);
+	users_collect();
+	assert_int_equal(urec.saves, 1);
+	users_collect();
+	assert_int_equal(urec.saves, 1);
+	session_close(s, "logout");
+	fire(&u->stop_delay);
+	u->mgr.ev->changed(u); /* stopping */
+	manager_stopped(&u->mgr);
+	u->mgr.ev->changed(u); /* stopped, and released */
+	assert_null(user_find(ALICE));
+	assert_int_equal(urec.drops, 1);
+	users_collect();
+	assert_int_equal(urec.saves, 1);
 }
 
 /* No record for a session closed in the dispatch that opened it, nor for
@@ -705,6 +744,7 @@ int main(void)
 		T(test_login_pid_reused),
 		T(test_records_after_dispatch),
 		T(test_no_record_for_a_gone_session),
+		T(test_user_record_after_dispatch),
 		T(test_waiting_login),
 		T(test_login_timeout),
 		T(test_unwait),

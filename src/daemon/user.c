@@ -277,8 +277,8 @@ static void user_write(struct user *u)
 static void session_save(struct session *s)
 {
 	struct state_session ss = {
-		.id = s->id, .uid = s->user->uid, .pid = s->login->pid, .pid_start = s->login->start,
-		.flags = s->flags, .since = s->since, .export_rundir = s->export_rundir,
+		.id = s->id, .uid = s->user->uid, .pid = s->login->pid,
+		.pid_start = s->login->start, .flags = s->flags, .since = s->since, .export_rundir = s->export_rundir,
 		.vtnr = s->vtnr, .has_manager = s->has_manager,
 	};
 	proto_strlcpy(ss.session_class, s->session_class, sizeof(ss.session_class));
@@ -334,6 +334,17 @@ static void user_sessions_gone(struct user *u)
 	timer_arm(&u->stop_delay, (uint64_t)delay * 1000);
 }
 
+/* An account's home and shell, with the defaults login(1) uses. */
+static const char *pw_home(const struct passwd *pw)
+{
+	return pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/";
+}
+
+static const char *pw_shell(const struct passwd *pw)
+{
+	return pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh";
+}
+
 /* Give u the name it has now (its node in users_by_name follows). */
 static void user_rename(struct user *u, const char *name)
 {
@@ -342,7 +353,8 @@ static void user_rename(struct user *u, const char *name)
 	log_info("uid %u is now called %s (was %s)", (unsigned)u->uid, name, u->acct.name);
 	hmap_remove(&users_by_name, &u->name_node);
 	user_set_str(&u->acct.name, name);
-	hmap_insert(&users_by_name, &u->name_node, name_hash(u->acct.name)); /* cannot fail: no growth */
+	/* Cannot fail: no growth. */
+	hmap_insert(&users_by_name, &u->name_node, name_hash(u->acct.name));
 }
 
 /*
@@ -369,8 +381,8 @@ static void user_refresh(struct user *u, const struct passwd *pw, struct user *s
 		return;
 	user_rename(u, pw->pw_name);
 	u->gid = pw->pw_gid;
-	user_set_str(&u->acct.home, pw->pw_dir ? pw->pw_dir : "/");
-	user_set_str(&u->acct.shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	user_set_str(&u->acct.home, pw_home(pw));
+	user_set_str(&u->acct.shell, pw_shell(pw));
 }
 
 static const struct manager_events user_manager_events; /* below */
@@ -385,8 +397,8 @@ static struct user *user_create(const struct passwd *pw)
 	u->acct = (struct account){.uid = u->uid, .gid = &u->gid,
 		.rundir_managed = &u->rundir_managed};
 	if (user_set_str(&u->acct.name, pw->pw_name) < 0 ||
-		user_set_str(&u->acct.home, pw->pw_dir ? pw->pw_dir : "/") < 0 ||
-		user_set_str(&u->acct.shell, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh") < 0 ||
+		user_set_str(&u->acct.home, pw_home(pw)) < 0 ||
+		user_set_str(&u->acct.shell, pw_shell(pw)) < 0 ||
 		user_set_str(&u->acct.rundir, "") < 0) {
 		user_destroy(u);
 		return NULL;

@@ -325,17 +325,21 @@ static void child_drop_fds(void)
 	log_after_fork(); /* its fd is closed already, and no other has taken it */
 }
 
-/* The child of spawn_helper, on its own stack in the daemon's memory, the
- * daemon held until it has exec'd: it touches nothing but its argument. */
+/* The child of helper_spawn, on its own stack in its parent's memory (the
+ * daemon's, or a manager's process for log-rotate), the parent held until it
+ * has exec'd: it touches nothing but its argument. */
 struct helper_start {
 	const char *path;
 	char *const *argv;
+	pid_t parent; /* not 0: dies with it (PR_SET_PDEATHSIG), and exits if it is gone */
 	int err; /* why it could not exec */
 };
 
 static int helper_child(void *data)
 {
 	struct helper_start *h = data;
+	if (h->parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != h->parent))
+		_exit(0);
 	if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) == 0) {
 		sigset_t none;
 		sigemptyset(&none);
@@ -349,11 +353,13 @@ static int helper_child(void *data)
 	_exit(127);
 }
 
-pid_t spawn_helper(const char *path, char *const argv[])
+/* vfork semantics, as posix_spawn: the caller waits until the child has
+ * exec'd; -1 with the child's errno when it could not. One child at a time
+ * uses the stack. */
+static pid_t helper_spawn(const char *path, char *const argv[], pid_t parent)
 {
-	/* vfork semantics, as posix_spawn: one child at a time uses it. */
 	static char stack[16384] __attribute__((aligned(16)));
-	struct helper_start h = {path, argv, 0};
+	struct helper_start h = {path, argv, parent, 0};
 	pid_t pid = clone(helper_child, stack + sizeof(stack),
 		CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
 	if (pid > 0 && h.err) { /* it exited: reaped with the orphans */
@@ -361,6 +367,11 @@ pid_t spawn_helper(const char *path, char *const argv[])
 		return -1;
 	}
 	return pid;
+}
+
+pid_t spawn_helper(const char *path, char *const argv[])
+{
+	return helper_spawn(path, argv, 0);
 }
 
 void spawn_probe(void)
@@ -449,46 +460,22 @@ static struct {
 	char prog[PROTO_PATH_SIZE];
 } log_cap;
 
-/* The child of child_start_log_rotate, on its own stack in the manager's
- * memory, which the manager's process holds until it has exec'd: it touches
- * nothing but its argument. */
-struct rotate_start {
-	pid_t parent;
-	char *const *argv;
-	int err; /* why it could not exec */
-};
-
-static int rotate_child(void *data)
-{
-	struct rotate_start *r = data;
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != r->parent)
-		_exit(0);
-	char *envp[] = {NULL};
-	if (close_range(3, ~0U, 0) == 0)
-		execve(r->argv[0], r->argv, envp);
-	r->err = errno; /* said by the manager's process: no stdio here */
-	_exit(127);
-}
-
 /*
  * In the manager's process, as the user, its output already on the log.
- * Created as posix_spawn does (vfork semantics): a fork would copy the page
- * tables of this process, a copy of the daemon's (or the keeper's, with its
- * PAM modules) only to throw them away at the exec, while the manager's start
- * waits: 0.1-0.3 ms of every cold login (coldtrace, REPORT.md).
+ * Created as posix_spawn does (helper_spawn, vfork semantics): a fork would
+ * copy the page tables of this process, a copy of the daemon's (or the
+ * keeper's, with its PAM modules) only to throw them away at the exec, while
+ * the manager's start waits: 0.1-0.3 ms of every cold login (coldtrace,
+ * REPORT.md).
  */
 static void child_start_log_rotate(const char *log)
 {
-	static char stack[16384] __attribute__((aligned(16)));
 	char size[16];
 	snprintf(size, sizeof(size), "%u", log_cap.cap);
 	char *argv[] = {log_cap.prog, (char *)log, size, NULL};
-	struct rotate_start r = {getpid(), argv, 0};
-	if (clone(rotate_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &r) < 0)
-		dprintf(2, "dinit-userservd: the log is not capped: clone: %s\n", strerror(errno));
-	else if (r.err) /* it has exited */
-		dprintf(2, "dinit-userservd: the log is not capped: cannot execute %s: %s\n",
-			argv[0], strerror(r.err));
+	if (helper_spawn(argv[0], argv, getpid()) < 0)
+		dprintf(2, "dinit-userservd: the log is not capped: cannot start %s: %s\n", argv[0],
+			strerror(errno));
 }
 
 static void child_exec(const struct account *u, const char *path, char *const argv[],

@@ -82,8 +82,10 @@ static int daemon_reload(char *err, size_t errlen)
 	proto_strlcpy(fresh.state_dir, config.state_dir, sizeof(fresh.state_dir));
 	config = fresh;
 	log_set_debug(config.debug);
-	/* The managers' PAM stack too (an included file edited in place). */
+	/* The managers' PAM stack too (an included file edited in place), and
+	 * the NSS modules of a changed nsswitch.conf. */
 	spawn_pam_preload();
+	spawn_nss_preload();
 	log_info("configuration reloaded from %s", config_path);
 	return 0;
 }

@@ -221,6 +221,27 @@ static int join_new_session_keyring(void)
 	return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 ? -1 : 0;
 }
 
+/*
+ * The group database's NSS modules, loaded once in the daemon: every child
+ * looks the user's groups up (the keeper's getgrouplist, a manager's or a
+ * helper's initgroups), and a lookup by getpwnam_r loads only the modules it
+ * needed to find the user ("files" for a local user), so each fresh child
+ * loaded the others, e.g. "systemd" of Debian's "group: files systemd", itself
+ * (dlopen, relocation, the module's init): getgrouplist in a forked child took
+ * 0.51 ms, and 0.12 ms after one lookup in its parent (coldtrace, REPORT.md).
+ * A lookup of root's groups loads every module of the group line (initgroups
+ * asks each of them). glibc keeps the loaded modules for the process and reads
+ * nsswitch.conf again when it changes, so this only has to run before the
+ * first child and at a reload (a changed nsswitch.conf then costs the next
+ * child its own load, nothing more).
+ */
+void spawn_nss_preload(void)
+{
+	gid_t groups[16];
+	int n = (int)(sizeof(groups) / sizeof(groups[0]));
+	(void)getgrouplist("root", 0, groups, &n); /* only the loading matters */
+}
+
 void spawn_init(void)
 {
 	/* Whatever session keyring we were started in (root's login) is not
@@ -228,6 +249,7 @@ void spawn_init(void)
 	if (join_new_session_keyring() < 0 && errno != ENOSYS)
 		log_warn("cannot join a new session keyring: %s", strerror(errno));
 	spawn_pam_preload();
+	spawn_nss_preload();
 }
 
 /* Whether children are created straight into their cgroup (clone3 with
@@ -303,17 +325,21 @@ static void child_drop_fds(void)
 	log_after_fork(); /* its fd is closed already, and no other has taken it */
 }
 
-/* The child of spawn_helper, on its own stack in the daemon's memory, the
- * daemon held until it has exec'd: it touches nothing but its argument. */
+/* The child of helper_spawn, on its own stack in its parent's memory (the
+ * daemon's, or a manager's process for log-rotate), the parent held until it
+ * has exec'd: it touches nothing but its argument. */
 struct helper_start {
 	const char *path;
 	char *const *argv;
+	pid_t parent; /* not 0: dies with it (PR_SET_PDEATHSIG), and exits if it is gone */
 	int err; /* why it could not exec */
 };
 
 static int helper_child(void *data)
 {
 	struct helper_start *h = data;
+	if (h->parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != h->parent))
+		_exit(0);
 	if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) == 0) {
 		sigset_t none;
 		sigemptyset(&none);
@@ -327,11 +353,13 @@ static int helper_child(void *data)
 	_exit(127);
 }
 
-pid_t spawn_helper(const char *path, char *const argv[])
+/* vfork semantics, as posix_spawn: the caller waits until the child has
+ * exec'd; -1 with the child's errno when it could not. One child at a time
+ * uses the stack. */
+static pid_t helper_spawn(const char *path, char *const argv[], pid_t parent)
 {
-	/* vfork semantics, as posix_spawn: one child at a time uses it. */
 	static char stack[16384] __attribute__((aligned(16)));
-	struct helper_start h = {path, argv, 0};
+	struct helper_start h = {path, argv, parent, 0};
 	pid_t pid = clone(helper_child, stack + sizeof(stack),
 		CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
 	if (pid > 0 && h.err) { /* it exited: reaped with the orphans */
@@ -339,6 +367,11 @@ pid_t spawn_helper(const char *path, char *const argv[])
 		return -1;
 	}
 	return pid;
+}
+
+pid_t spawn_helper(const char *path, char *const argv[])
+{
+	return helper_spawn(path, argv, 0);
 }
 
 void spawn_probe(void)
@@ -416,7 +449,7 @@ static void child_join_cgroup(const struct account *u, int cgroup_dir)
  */
 /*
  * The manager's log cap: log-rotate (as the user) keeps the log under
- * manager_log_size. It is forked by the manager's own process just before
+ * manager_log_size. It is started by the manager's own process just before
  * the manager's exec, so it runs inside the manager's cgroup and PAM session,
  * as the manager's child, and dies with it (PR_SET_PDEATHSIG); nothing of it
  * is the daemon's to track. Set by spawn_as_user around the manager's fork
@@ -427,36 +460,29 @@ static struct {
 	char prog[PROTO_PATH_SIZE];
 } log_cap;
 
-/* In the manager's process, as the user, its output already on the log. */
+/*
+ * In the manager's process, as the user, its output already on the log.
+ * Created as posix_spawn does (helper_spawn, vfork semantics): a fork would
+ * copy the page tables of this process, a copy of the daemon's (or the
+ * keeper's, with its PAM modules) only to throw them away at the exec, while
+ * the manager's start waits: 0.1-0.3 ms of every cold login (coldtrace,
+ * REPORT.md).
+ */
 static void child_start_log_rotate(const char *log)
 {
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0) {
-		if (pid < 0)
-			dprintf(2, "dinit-userservd: the log is not capped: fork: %s\n",
-				strerror(errno));
-		return;
-	}
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(0);
 	char size[16];
 	snprintf(size, sizeof(size), "%u", log_cap.cap);
 	char *argv[] = {log_cap.prog, (char *)log, size, NULL};
-	char *envp[] = {NULL};
-	if (close_range(3, ~0U, 0) < 0)
-		_exit(126);
-	execve(argv[0], argv, envp);
-	dprintf(2, "dinit-userservd: the log is not capped: cannot execute %s: %s\n", argv[0],
-		strerror(errno));
-	_exit(127);
+	if (helper_spawn(argv[0], argv, getpid()) < 0)
+		dprintf(2, "dinit-userservd: the log is not capped: cannot start %s: %s\n", argv[0],
+			strerror(errno));
 }
 
 static void child_exec(const struct account *u, const char *path, char *const argv[],
 	char *const envp[], const gid_t *groups, int ngroups)
 {
 	/* The keeper's syslog connection (its PAM modules' calls), if any: its
-	 * fd goes at the close_range below. (log-rotate, forked after that,
+	 * fd goes at the close_range below. (log-rotate, started after that,
 	 * inherits none.) */
 	log_after_fork();
 	/* groups: the user's groups, looked up already (by the keeper), else -1 */

@@ -41,8 +41,13 @@ void spawn_env_put(struct spawn_env *e, const char *assignment);
 
 /* Join a new anonymous session keyring: whatever the daemon was started in
  * is not its children's (a warning when that fails); load the managers' PAM
- * stack (spawn_pam_preload). */
+ * stack (spawn_pam_preload) and the group database's NSS modules
+ * (spawn_nss_preload). */
 void spawn_init(void);
+/* Load every NSS module of the group database in the daemon (one lookup of
+ * root's groups), so that the children it forks, which all look their user's
+ * groups up, find them loaded. At start (spawn_init) and at a reload. */
+void spawn_nss_preload(void);
 /* Remember the resource limits the daemon starts with (call before changing
  * any): managers start with them. */
 void spawn_save_limits(void);

@@ -228,7 +228,8 @@ static int join_new_session_keyring(void)
  * needed to find the user ("files" for a local user), so each fresh child
  * loaded the others, e.g. "systemd" of Debian's "group: files systemd", itself
  * (dlopen, relocation, the module's init): getgrouplist in a forked child took
- * 0.51 ms, and 0.12 ms after one lookup in its parent (coldtrace, REPORT.md).
+ * 0.51 ms, and 0.12 ms after one lookup in its parent (BENCHMARKS.md, "Where
+ * a cold login goes").
  * A lookup of root's groups loads every module of the group line (initgroups
  * asks each of them). glibc keeps the loaded modules for the process and reads
  * nsswitch.conf again when it changes, so this only has to run before the
@@ -465,8 +466,8 @@ static struct {
  * Created as posix_spawn does (helper_spawn, vfork semantics): a fork would
  * copy the page tables of this process, a copy of the daemon's (or the
  * keeper's, with its PAM modules) only to throw them away at the exec, while
- * the manager's start waits: 0.1-0.3 ms of every cold login (coldtrace,
- * REPORT.md).
+ * the manager's start waits: 0.1-0.3 ms of every cold login (BENCHMARKS.md,
+ * "Where a cold login goes").
  */
 static void child_start_log_rotate(const char *log)
 {

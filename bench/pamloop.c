@@ -9,7 +9,8 @@
  *
  *   pamloop warm SERVICE USER N WARMUP [FLOOR_SOCKET]
  *       A child opens one session of USER and keeps it (the manager stays
- *       up; another process's, as a real login's would be), then this process
+ *       up; another process's, as a real login's would be), this process
+ *       keeps one unopened handle (the stack's modules stay loaded), then
  *       runs N timed iterations (after WARMUP untimed ones) of pam_start,
  *       pam_open_session, pam_close_session, pam_end. Prints the four
  *       per-iteration durations as arrays. With FLOOR_SOCKET, each
@@ -504,6 +505,12 @@ static int cmd_warm(int argc, char **argv)
 	pid_t holder = holder_start(service, user, &holder_done);
 	if (holder < 0)
 		return 1;
+	/* A handle of our own, never opened, keeps the stack's modules loaded
+	 * between iterations (as the holder did when it was ours): else every
+	 * pam_start loads them afresh and every open runs cold module code. */
+	struct login keep;
+	if (login_start(&keep, service, user) != PAM_SUCCESS)
+		return 1;
 	int64_t *ts = samples((size_t)n), *to = samples((size_t)n), *tc = samples((size_t)n),
 		*te = samples((size_t)n);
 	long failures = 0;
@@ -539,6 +546,7 @@ static int cmd_warm(int argc, char **argv)
 	int64_t wall = now_ns() - wall0; /* with the floor's exchanges, if any */
 	if (tf)
 		floor_stop(fpid, &faddr);
+	login_end(&keep, PAM_SUCCESS);
 	holder_stop(holder, holder_done);
 	printf("{\"mode\":\"warm\",\"iterations\":%ld,\"failures\":%ld,\"wall_ns\":%" PRId64 ",\n",
 		n, failures, wall);

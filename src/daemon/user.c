@@ -191,7 +191,7 @@ static bool ids_add(struct ids *ids, uint64_t id)
 }
 
 static void user_write(struct user *u);
-static void session_save(struct session *s);
+static void session_save(const struct session *s);
 static uint64_t login_start_time(struct login *l);
 
 /* The records of the users changed and of the sessions opened and closed
@@ -274,7 +274,7 @@ static void user_write(struct user *u)
 	state_save_user(&su);
 }
 
-static void session_save(struct session *s)
+static void session_save(const struct session *s)
 {
 	struct state_session ss = {
 		.id = s->id, .uid = s->user->uid, .pid = s->login->pid,
@@ -435,15 +435,20 @@ static void session_link(struct user *u, struct session *s)
 static void login_exited(int fd, uint32_t events, void *data)
 {
 	struct login *l = data;
-	while (l->sessions) {
-		struct session *s = l->sessions;
-		bool last = !s->login_next;
+	pid_t pid = l->pid;
+	for (struct session *s = l->sessions, *next; s; s = next) {
+		next = s->login_next; /* l is freed with the last */
 		log_info("session %llu of %s: login process %d exited",
-			(unsigned long long)s->id, s->user->acct.name, (int)l->pid);
+			(unsigned long long)s->id, s->user->acct.name, (int)pid);
 		session_close(s, "login process exited");
-		if (last)
-			break;
 	}
+}
+
+/* Whether the process runs still: its pidfd is not readable yet. */
+static bool login_running(const struct login *l)
+{
+	struct pollfd p = {.fd = l->pidfd, .events = POLLIN};
+	return poll(&p, 1, 0) == 0;
 }
 
 static void login_free(struct login *l)
@@ -463,8 +468,7 @@ static struct login *login_get(pid_t pid)
 	struct hmap_node *n = hmap_find(&logins, (uint64_t)pid);
 	if (n) {
 		struct login *l = container_of(n, struct login, node);
-		struct pollfd p = {.fd = l->pidfd, .events = POLLIN};
-		if (poll(&p, 1, 0) == 0) /* it runs, and so does pid: the same process */
+		if (login_running(l)) /* it runs, and so does pid: the same process */
 			return l;
 		/* It exited and pid was reused before its exit was handled: that
 		 * is still to come (its pidfd stays readable), out of the map. */
@@ -500,8 +504,7 @@ static uint64_t login_start_time(struct login *l)
 		uint64_t start = proc_start_time(l->pid);
 		/* Read from the pid: the pidfd, not readable after the read, says
 		 * the process ran during it, so the pid was still its own. */
-		struct pollfd p = {.fd = l->pidfd, .events = POLLIN};
-		if (start && poll(&p, 1, 0) == 0)
+		if (start && login_running(l))
 			l->start = start;
 	}
 	return l->start;

@@ -428,10 +428,10 @@ static void child_reset(const struct account *u)
 		close(null);
 }
 
-/* A forked (not cloned) child joins the user's cgroup itself. */
-static void child_join_cgroup(const struct account *u, int cgroup_dir)
+/* A child not created in the user's cgroup (in_cgroup) joins it itself. */
+static void child_join_cgroup(const struct account *u, int cgroup_dir, bool in_cgroup)
 {
-	if (cgroup_dir < 0 || child_in_cgroup)
+	if (cgroup_dir < 0 || in_cgroup)
 		return;
 	int fd = openat(cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "0", 1) != 1)
@@ -482,10 +482,6 @@ static void child_start_log_rotate(const char *log)
 static void child_exec(const struct account *u, const char *path, char *const argv[],
 	char *const envp[], const gid_t *groups, int ngroups)
 {
-	/* The keeper's syslog connection (its PAM modules' calls), if any: its
-	 * fd goes at the close_range below. (log-rotate, started after that,
-	 * inherits none.) */
-	log_after_fork();
 	/* groups: the user's groups, looked up already (by the keeper), else -1 */
 	if ((ngroups >= 0 ? setgroups((size_t)ngroups, groups) : initgroups(u->name, *u->gid)) < 0 ||
 		setgid(*u->gid) < 0 || setuid(u->uid) < 0)
@@ -578,6 +574,120 @@ static void keeper_end_leftovers(void)
 	}
 }
 
+/* What the keeper's child needs to become the manager. */
+struct manager_start {
+	const struct account *u;
+	const char *path;
+	char *const *argv, *const *envp;
+	const gid_t *groups;
+	int ngroups;    /* -1: not looked up (initgroups in the child) */
+	int cgroup_dir; /* the user's cgroup, or -1 */
+	bool in_cgroup; /* created in it already */
+};
+
+/* The keeper's child: its signals as the manager gets them, a session of
+ * its own, in the user's cgroup, then the manager (child_exec). */
+static void manager_child(const struct manager_start *m)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0)
+		child_fail(m->u, "setsid");
+	child_join_cgroup(m->u, m->cgroup_dir, m->in_cgroup);
+	child_exec(m->u, m->path, m->argv, m->envp, m->groups, m->ngroups);
+}
+
+#if defined(__x86_64__)
+#define HAVE_CLONE3_RUN 1
+#define XSTR(x) STR(x)
+#define STR(x) #x
+/*
+ * clone3(args, size), and in the child fn(arg) on the stack args gives, then
+ * exit with what fn returns. The kernel's answer: the child's pid, or -errno.
+ * A few instructions of assembly because C cannot start a child on a stack
+ * of its own (glibc's clone() can, but only by the clone syscall, which has
+ * no CLONE_INTO_CGROUP; glibc 2.36 has no clone3 wrapper, and syscall()
+ * returns through the caller's stack, which the child would then share).
+ * The syscall keeps every register but rax, rcx and r11: fn and arg wait in
+ * r8 and r9; the child starts with rsp at the 16-aligned top of its stack.
+ */
+long dus_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(".text\n"
+	".globl dus_clone3_run\n"
+	".hidden dus_clone3_run\n"
+	".type dus_clone3_run, @function\n"
+	"dus_clone3_run:\n"
+	"	mov %rdx, %r8\n"
+	"	mov %rcx, %r9\n"
+	"	mov $" XSTR(SYS_clone3) ", %eax\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"	xor %ebp, %ebp\n" /* the child: the outermost frame of its stack */
+	"	mov %r9, %rdi\n"
+	"	call *%r8\n"
+	"	mov %eax, %edi\n"
+	"	mov $" XSTR(SYS_exit) ", %eax\n"
+	"	syscall\n"
+	"	hlt\n"
+	"1:	ret\n"
+	".size dus_clone3_run, .-dus_clone3_run\n");
+
+static int manager_child_vm(void *m)
+{
+	manager_child(m);
+	return 127; /* not reached: it exec'd or _exit'ed */
+}
+#endif
+
+/*
+ * The keeper creates the manager as posix_spawn would, with vfork semantics
+ * (the child runs in the keeper's memory, on a stack of its own, while the
+ * keeper waits for its exec) and straight into its cgroup: a fork copied the
+ * keeper's page tables (the daemon's image and the PAM modules) only for the
+ * exec to tear them down again, 0.2-0.4 ms of each cold login (BENCHMARKS.md,
+ * "Where a cold login goes"). The child touches nothing of the keeper's
+ * memory but its stack and the log-rotate start (helper_spawn): not the
+ * syslog state (closelog), and no allocation, so it runs only with the
+ * groups looked up (else initgroups would, in a forked child).
+ * Elsewhere than x86_64, or where the kernel refuses, a fork (fork_into).
+ */
+static pid_t keeper_spawn_manager(struct manager_start *m, bool fresh)
+{
+#ifdef HAVE_CLONE3_RUN
+	static char stack[65536] __attribute__((aligned(16)));
+	if (m->ngroups >= 0 && have_clone3) {
+		struct clone_args args = {
+			.flags = CLONE_VM | CLONE_VFORK, .exit_signal = SIGCHLD,
+			.stack = (uint64_t)(uintptr_t)stack, .stack_size = sizeof(stack),
+		};
+		if (m->cgroup_dir >= 0 && fresh && spawn_clone3) {
+			args.flags |= CLONE_INTO_CGROUP;
+			args.cgroup = (uint64_t)m->cgroup_dir;
+		}
+		m->in_cgroup = args.flags & CLONE_INTO_CGROUP;
+		long pid = dus_clone3_run(&args, sizeof(args), manager_child_vm, m);
+		if (pid >= 0)
+			return (pid_t)pid;
+		if (pid != -ENOSYS && pid != -EINVAL && pid != -E2BIG) {
+			errno = (int)-pid;
+			return -1;
+		}
+		/* Refused: fork_into finds out what again, and falls back. */
+	}
+#endif
+	pid_t pid = fork_into(m->cgroup_dir, fresh, false);
+	if (pid == 0) {
+		/* The keeper's syslog connection (its PAM modules' calls), if
+		 * any: its fd goes at child_exec's close_range. */
+		log_after_fork();
+		m->in_cgroup = child_in_cgroup;
+		manager_child(m);
+	}
+	return pid;
+}
+
 static void keeper_main(const struct account *u, const char *path, char *const argv[],
 	char *const envp[], int cgroup_dir, bool fresh)
 {
@@ -645,16 +755,8 @@ static void keeper_main(const struct account *u, const char *path, char *const a
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	pid_t m = fork_into(cgroup_dir, fresh, false);
-	if (m == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (setsid() < 0)
-			child_fail(u, "setsid");
-		child_join_cgroup(u, cgroup_dir);
-		child_exec(u, path, argv, env, groups, ngroups);
-	}
+	struct manager_start start = {u, path, argv, env, groups, ngroups, cgroup_dir, false};
+	pid_t m = keeper_spawn_manager(&start, fresh);
 	if (cgroup_dir >= 0)
 		close(cgroup_dir);
 	int status = 126 << 8;
@@ -757,7 +859,7 @@ pid_t spawn_as_user(const struct account *u, char *const argv[], const struct sp
 		child_reset(u);
 		if (use_pam)
 			keeper_main(u, path, argv, env->vars, cgroup_dir, fresh);
-		child_join_cgroup(u, cgroup_dir);
+		child_join_cgroup(u, cgroup_dir, child_in_cgroup);
 		child_exec(u, path, argv, env->vars, NULL, -1);
 	}
 	log_cap.cap = 0;

@@ -6,6 +6,8 @@ the user's cgroup (issue 14: clone3 CLONE_INTO_CGROUP).
 A custom backend records what the manager sees to the user's home before it
 reports ready, so the login, which waits for readiness, can read it.
 """
+import os
+
 import pytest
 
 import sandbox as sb
@@ -73,14 +75,26 @@ def test_manager_gets_the_limits_the_daemon_started_with(world):
     assert manager_view(world)["NOFILE"] == "1024"
 
 
-def test_managers_are_created_in_their_cgroup(world):
-    d = world.start_daemon(prepare(world))
+@pytest.mark.parametrize("group", ["new", "left-over"])
+@pytest.mark.parametrize("pam", [False, True], ids=["no-pam", "keeper"])
+def test_managers_are_created_in_their_cgroup(world, pam, group):
+    # A group left over (a crashed manager's, still draining) is joined
+    # through cgroup.procs: a new one only is cloned into (spawn.c, fork_into).
+    d = world.start_daemon(prepare(world, pam))
     if "managers run in cgroups below" not in d.log():
         pytest.skip("no writable cgroup2 hierarchy here")
     d.wait_log(r"managers are created straight into their cgroup \(clone3 CLONE_INTO_CGROUP\)")
-    assert world.su("user1", "true").returncode == 0
     uid = world.user("user1")["uid"]
-    assert manager_view(world)["CGROUP"].endswith("/dinit-userservd/user-%d" % uid)
+    mine = "/dinit-userservd/user-%d" % uid
+    if group == "left-over":
+        os.mkdir(os.path.join(world.cgroup, "dinit-userservd", "user-%d" % uid))
+    h = world.hold_su("user1")
+    assert manager_view(world)["CGROUP"].endswith(mine)
+    if pam:  # the keeper stays outside: killing the user's group spares it
+        keeper = world.ctl_json("status", "user1")["manager_pid"]
+        line = world.run(["grep", "^0::", "/proc/%d/cgroup" % keeper], check=True).stdout
+        assert line.strip() and not line.strip().endswith(mine), line
+    assert h.end() == 0
 
 
 def test_tree_mode_says_nothing_of_clone3(world):

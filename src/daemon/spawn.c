@@ -279,13 +279,19 @@ static bool have_clone3 = true;
  * for the thread id where a child needs its own (raise, abort), so the keeper
  * may run PAM modules in it, as in a fork.
  */
+/* Into the user's cgroup (CLONE_INTO_CGROUP) where fork_into's rules allow. */
+static void clone_into(struct clone_args *args, int cgroup_dir, bool fresh)
+{
+	if (cgroup_dir >= 0 && fresh && spawn_clone3) {
+		args->flags |= CLONE_INTO_CGROUP;
+		args->cgroup = (uint64_t)cgroup_dir;
+	}
+}
+
 static pid_t fork_into(int cgroup_dir, bool fresh, bool share_fds)
 {
 	struct clone_args args = {.flags = share_fds ? CLONE_FILES : 0, .exit_signal = SIGCHLD};
-	if (cgroup_dir >= 0 && fresh && spawn_clone3) {
-		args.flags |= CLONE_INTO_CGROUP;
-		args.cgroup = (uint64_t)cgroup_dir;
-	}
+	clone_into(&args, cgroup_dir, fresh);
 	if (args.flags && have_clone3) {
 		long pid = syscall(SYS_clone3, &args, sizeof(args));
 		if (pid == 0)
@@ -662,10 +668,7 @@ static pid_t keeper_spawn_manager(struct manager_start *m, bool fresh)
 			.flags = CLONE_VM | CLONE_VFORK, .exit_signal = SIGCHLD,
 			.stack = (uint64_t)(uintptr_t)stack, .stack_size = sizeof(stack),
 		};
-		if (m->cgroup_dir >= 0 && fresh && spawn_clone3) {
-			args.flags |= CLONE_INTO_CGROUP;
-			args.cgroup = (uint64_t)m->cgroup_dir;
-		}
+		clone_into(&args, m->cgroup_dir, fresh);
 		m->in_cgroup = args.flags & CLONE_INTO_CGROUP;
 		long pid = dus_clone3_run(&args, sizeof(args), manager_child_vm, m);
 		if (pid >= 0)
